@@ -1,0 +1,11 @@
+/** main -> post state, typed in one place (GITHUB_STATE, read back as STATE_* env). */
+import * as core from '@actions/core';
+
+export const state = {
+  isPost: (): boolean => core.getState('isPost') === 'true',
+  markMainRan: (): void => core.saveState('isPost', 'true'),
+  topologyId: (): string => core.getState('topology-id'),
+  setTopologyId: (id: string): void => core.saveState('topology-id', id),
+  recordFile: (): string => core.getState('record-file'),
+  setRecordFile: (path: string): void => core.saveState('record-file', path),
+};

@@ -1,0 +1,75 @@
+/** teardown: remove everything that carries this topology's labels, plus any ids the record names. */
+import type { Engine } from '../engine/engine.js';
+import { removeContainer, removeNetwork, removeVolume } from '../engine/resources.js';
+import { topologyFilter } from '../plan/labels.js';
+
+export interface DownResult {
+  containers: number;
+  networks: number;
+  volumes: number;
+  errors: string[];
+}
+
+export async function down(engine: Engine, topologyId: string, known: { containers?: string[]; networks?: string[] } = {}): Promise<DownResult> {
+  const filters = JSON.stringify(topologyFilter(topologyId));
+  const result: DownResult = { containers: 0, networks: 0, volumes: 0, errors: [] };
+  const attempt = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+      return true;
+    } catch (error) {
+      result.errors.push(`${what}: ${(error as Error).message}`);
+      return false;
+    }
+  };
+
+  const listed = await engine.call('list containers', () => engine.docker.listContainers({ all: true, filters }));
+  const containerIds = new Set([...listed.map((c) => c.Id), ...(known.containers ?? [])]);
+  const removed = await Promise.all([...containerIds].map((id) => attempt(`container ${id.slice(0, 12)}`, () => removeContainer(engine, id))));
+  result.containers = listed.filter((c) => removed[[...containerIds].indexOf(c.Id)]).length;
+
+  const [networks, volumes] = await Promise.all([
+    engine.call('list networks', () => engine.docker.listNetworks({ filters })),
+    engine.call('list volumes', () => engine.docker.listVolumes({ filters })),
+  ]);
+  const networkIds = new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])]);
+  const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetwork(engine, id))));
+  result.networks = networks.filter((n) => nets[[...networkIds].indexOf(n.Id)]).length;
+  const vols = await Promise.all((volumes.Volumes ?? []).map((v) => attempt(`volume ${v.Name}`, () => removeVolume(engine, v.Name))));
+  result.volumes = vols.filter(Boolean).length;
+  return result;
+}
+
+/** Topologies on the engine, by label: id -> name, owner, created, container count. */
+export async function listTopologies(engine: Engine): Promise<{ topologyId: string; name: string; owner: string; created: string; containers: number; running: number }[]> {
+  const filters = JSON.stringify({ label: ['dev.nat-net.tool=nat-net'] });
+  const [containers, networks] = await Promise.all([
+    engine.call('list containers', () => engine.docker.listContainers({ all: true, filters })),
+    engine.call('list networks', () => engine.docker.listNetworks({ filters })),
+  ]);
+  const byId = new Map<string, { topologyId: string; name: string; owner: string; created: string; containers: number; running: number }>();
+  const note = (labels: Record<string, string> | undefined) => {
+    const id = labels?.['dev.nat-net.topology'];
+    if (!id) return undefined;
+    if (!byId.has(id)) {
+      byId.set(id, {
+        topologyId: id,
+        name: labels['dev.nat-net.name'] ?? '',
+        owner: labels['dev.nat-net.owner'] ?? '',
+        created: labels['dev.nat-net.created'] ?? '',
+        containers: 0,
+        running: 0,
+      });
+    }
+    return byId.get(id);
+  };
+  for (const n of networks) note(n.Labels);
+  for (const c of containers) {
+    const entry = note(c.Labels);
+    if (entry) {
+      entry.containers += 1;
+      if (c.State === 'running') entry.running += 1;
+    }
+  }
+  return [...byId.values()].sort((a, b) => a.created.localeCompare(b.created));
+}

@@ -1,0 +1,277 @@
+/**
+ * apply: the plan executed against the engine, in parallel where the dependencies
+ * allow. Networks and the binary volume first; routers start with their rules in one
+ * step; each node is created, filled and started as soon as the networks exist, and
+ * its network set-up (a helper in its namespace) waits only for its own router.
+ */
+import { readFileSync } from 'node:fs';
+import type Docker from 'dockerode';
+import type { Engine } from '../engine/engine.js';
+import { runInNamespace } from '../engine/helper.js';
+import { createNetwork, createVolume, inspectContainer, logTail, putFiles, removeContainer, startContainer, tarOf } from '../engine/resources.js';
+import { httpAnswers, pollUntil, waitForLog } from '../engine/wait.js';
+import { ROUTER_READY_MARKER, routerScript, routerSysctls } from '../nat/router-script.js';
+import { LABEL } from '../plan/labels.js';
+import type { NodePlan, Plan, RouterPlan } from '../plan/types.js';
+import type { NetworkRecord, NodeRecord, PhaseTimings, RouterRecord, TopologyRecord } from './record.js';
+
+export interface UpHooks {
+  log?: (line: string) => void;
+  /** Aborting stops creating: the next step throws, and the caller tears down. */
+  signal?: AbortSignal;
+}
+
+export class NotReadyError extends Error {}
+
+const ROUTER_READY_TIMEOUT_MS = 30_000;
+
+function checkAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new Error('bring-up was cancelled');
+}
+
+/** The helper's script in a node's namespace: its default route, and nothing else yet. */
+export function nodeNetworkScript(node: NodePlan): string {
+  const lines = ['set -eu'];
+  if (node.routerAddress) lines.push(`ip route replace default via ${node.routerAddress}`);
+  else lines.push('ip route del default 2>/dev/null || true');
+  return lines.join('\n');
+}
+
+async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, networkIds: Map<string, string>): Promise<string> {
+  const container = await engine.call(`create ${router.name}`, () =>
+    engine.docker.createContainer({
+      name: router.name,
+      Image: router.image,
+      Cmd: ['/bin/sh', '-c', routerScript(router)],
+      Labels: router.labels,
+      HostConfig: {
+        NetworkMode: router.publicNetwork,
+        CapDrop: ['ALL'],
+        // NET_RAW: iptables' set match asks the kernel for set ids over a raw socket.
+        CapAdd: ['NET_ADMIN', 'NET_RAW'],
+        SecurityOpt: ['no-new-privileges'],
+        Sysctls: routerSysctls(router),
+        Init: true,
+      },
+      NetworkingConfig: { EndpointsConfig: { [router.publicNetwork]: { IPAMConfig: { IPv4Address: router.publicAddress } } } },
+    }),
+  );
+  // API 1.41 attaches one network at create; the second before start, so the router starts with both.
+  await engine.call(`connect ${router.name} to its LAN`, () =>
+    engine.docker.getNetwork(networkIds.get(router.privateNetwork)!).connect({
+      Container: container.id,
+      EndpointConfig: { IPAMConfig: { IPv4Address: router.privateAddress } },
+    }),
+  );
+  await startContainer(engine, container.id, router.name);
+  await waitForLog(engine, container.id, new RegExp(ROUTER_READY_MARKER), ROUTER_READY_TIMEOUT_MS, router.name).catch(async (error) => {
+    throw new Error(`${router.name} did not come up: ${(error as Error).message}\n${await logTail(engine, container.id, 20)}`);
+  });
+  void plan;
+  return container.id;
+}
+
+function nodeCreateOptions(plan: Plan, node: NodePlan): Docker.ContainerCreateOptions {
+  const port = `${node.wsPort}/tcp`;
+  return {
+    name: node.name,
+    Image: node.image,
+    Cmd: node.launch,
+    Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
+    Labels: node.labels,
+    WorkingDir: '/',
+    ExposedPorts: { [port]: {} },
+    HostConfig: {
+      NetworkMode: node.network,
+      // Loopback only: a self-hosted runner's LAN must not reach test nodes.
+      PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+      Mounts: [{ Type: 'volume', Source: plan.binaryMount.volume, Target: plan.binaryMount.containerDir, ReadOnly: true }],
+      CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT', 'SETFCAP'],
+      SecurityOpt: ['no-new-privileges'],
+      Init: true,
+    },
+    NetworkingConfig: { EndpointsConfig: { [node.network]: { IPAMConfig: { IPv4Address: node.address } } } },
+  };
+}
+
+/** One volume holds the binary for every node: copied once, mounted read-only. */
+async function loadBinary(engine: Engine, plan: Plan): Promise<void> {
+  const { volume, containerDir, fileName, hostPath } = plan.binaryMount;
+  await createVolume(engine, volume, { ...plan.labels, [LABEL.role]: 'binary-volume' });
+  const loader = await engine.call('create binary loader', () =>
+    engine.docker.createContainer({
+      Image: plan.peerImage,
+      Cmd: ['true'],
+      Labels: { ...plan.labels, [LABEL.role]: 'loader' },
+      HostConfig: { NetworkMode: 'none', Mounts: [{ Type: 'volume', Source: volume, Target: containerDir }] },
+    }),
+  );
+  try {
+    const tar = await tarOf([], { path: `${containerDir}/${fileName}`, content: readFileSync(hostPath), mode: 0o755 });
+    await putFiles(engine, loader.id, tar, 'the binary volume');
+  } finally {
+    await removeContainer(engine, loader.id);
+  }
+}
+
+async function hostPort(engine: Engine, id: string, wsPort: number): Promise<number> {
+  const info = await inspectContainer(engine, id);
+  const binding = info.NetworkSettings.Ports?.[`${wsPort}/tcp`]?.[0];
+  if (!binding?.HostPort) throw new Error(`no host port was published for ${info.Name}`);
+  return Number(binding.HostPort);
+}
+
+interface NodeState {
+  node: NodePlan;
+  id?: string;
+  port?: number;
+  readyAt?: number;
+  failure?: string;
+}
+
+async function waitReady(engine: Engine, state: NodeState, deadline: number, signal?: AbortSignal): Promise<void> {
+  const { node, id, port } = state;
+  const logReady = node.readyLog
+    ? waitForLog(engine, id!, new RegExp(node.readyLog), Math.max(1, deadline - Date.now()), node.name).then(
+        () => true,
+        (error: Error) => {
+          state.failure = error.message;
+          return false;
+        },
+      )
+    : Promise.resolve(true);
+  const answered = await pollUntil(async () => {
+    if (await httpAnswers(port!, 1000)) return true;
+    const info = await inspectContainer(engine, id!);
+    if (!info.State.Running) {
+      state.failure = `exited with code ${info.State.ExitCode}`;
+      return false;
+    }
+    return undefined;
+  }, deadline, signal);
+  if (answered !== true) {
+    state.failure ??= `its WebSocket port ${node.wsPort} (host ${port}) did not answer`;
+    return;
+  }
+  if (await logReady) state.readyAt = Date.now();
+}
+
+export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promise<TopologyRecord> {
+  const log = hooks.log ?? (() => {});
+  const t0 = Date.now();
+  const timings: PhaseTimings = { images: 0, networks: 0, routers: 0, nodes: 0, readiness: 0, total: 0 };
+  checkAborted(hooks.signal);
+
+  const networkIds = new Map<string, string>();
+  const networkRecords: NetworkRecord[] = [];
+  await Promise.all([
+    ...plan.networks.map(async (network) => {
+      const id = await createNetwork(engine, network);
+      networkIds.set(network.name, id);
+      networkRecords.push({ key: network.key, name: network.name, id, subnet: network.subnet, kind: network.kind });
+    }),
+    loadBinary(engine, plan),
+  ]);
+  timings.networks = Date.now() - t0;
+  checkAborted(hooks.signal);
+  log(`networks ready in ${timings.networks} ms`);
+
+  const routerIds = new Map<string, Promise<string>>();
+  for (const router of plan.routers) routerIds.set(router.key, createRouter(engine, plan, router, networkIds));
+  const routersDone = Promise.all(routerIds.values()).then(() => (timings.routers = Date.now() - t0));
+  routersDone.catch(() => {});
+
+  const states: NodeState[] = plan.nodes.map((node) => ({ node }));
+  const readinessStart = { at: 0 };
+  await Promise.all(
+    states.map(async (state) => {
+      const { node } = state;
+      const created = await engine.call(`create ${node.name}`, () => engine.docker.createContainer(nodeCreateOptions(plan, node)));
+      state.id = created.id;
+      if (node.files.length > 0) await putFiles(engine, created.id, await tarOf(node.files), node.name);
+      checkAborted(hooks.signal);
+      await startContainer(engine, created.id, node.name);
+      if (node.routerKey) await routerIds.get(node.routerKey);
+      checkAborted(hooks.signal);
+      const helper = await runInNamespace(engine, {
+        targetId: created.id,
+        image: plan.routerImage,
+        script: nodeNetworkScript(node),
+        labels: plan.labels,
+        what: node.name,
+      });
+      if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
+      state.port = await hostPort(engine, created.id, node.wsPort);
+    }),
+  );
+  await routersDone;
+  timings.nodes = Date.now() - t0;
+  log(`routers and nodes started in ${timings.nodes} ms`);
+
+  readinessStart.at = Date.now();
+  const deadline = readinessStart.at + plan.readyTimeoutMs;
+  await Promise.all(states.map((state) => waitReady(engine, state, deadline, hooks.signal)));
+  checkAborted(hooks.signal);
+  const notReady = states.filter((s) => s.readyAt === undefined);
+  if (notReady.length > 0) {
+    const details = await Promise.all(
+      notReady.map(async (s) => `- ${s.node.name}: ${s.failure ?? 'not ready'}\n${indent(await logTail(engine, s.id!, 20))}`),
+    );
+    throw new NotReadyError(
+      `${notReady.length} of ${states.length} nodes were not ready within ${plan.readyTimeoutMs / 1000} s (input 'ready-timeout'):\n${details.join('\n')}`,
+    );
+  }
+  timings.readiness = Date.now() - readinessStart.at;
+  timings.total = Date.now() - t0;
+
+  const routerRecords: RouterRecord[] = await Promise.all(
+    plan.routers.map(async (r) => ({
+      key: r.key,
+      name: r.name,
+      index: r.index,
+      containerId: await routerIds.get(r.key)!,
+      nat: r.nat,
+      publicAddress: r.publicAddress,
+      privateAddress: r.privateAddress,
+      privateSubnet: r.privateSubnet,
+    })),
+  );
+  const nodes: NodeRecord[] = states.map(({ node, id, port, readyAt }) => {
+    const router = routerRecords.find((r) => r.key === node.routerKey);
+    return {
+      key: node.key,
+      name: node.name,
+      role: node.role,
+      index: node.index,
+      containerId: id!,
+      nat: node.nat,
+      address: node.address,
+      publicAddress: node.publicAddress,
+      ...(router
+        ? { router: { name: router.name, containerId: router.containerId, publicAddress: router.publicAddress, privateAddress: router.privateAddress } }
+        : {}),
+      wsHostPort: port!,
+      wsUrl: `ws://127.0.0.1:${port}${node.wsPath}`,
+      readyMs: readyAt! - t0,
+    };
+  });
+  return {
+    topologyId: plan.topologyId,
+    name: plan.name,
+    profile: plan.profile,
+    createdAt: plan.createdAt,
+    engine: engine.describe,
+    networks: networkRecords.sort((a, b) => plan.networks.findIndex((n) => n.name === a.name) - plan.networks.findIndex((n) => n.name === b.name)),
+    routers: routerRecords,
+    nodes,
+    timingsMs: timings,
+  };
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}

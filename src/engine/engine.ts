@@ -1,0 +1,91 @@
+/**
+ * The Docker engine, through dockerode only. Every call has a deadline: a hung
+ * engine becomes an error that names the call, never a job that hangs.
+ */
+import Docker from 'dockerode';
+
+export class EngineError extends Error {
+  constructor(message: string, readonly cause?: unknown) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+export const MIN_API_VERSION = '1.41';
+
+export interface Engine {
+  docker: Docker;
+  /** Runs `fn` with an abort signal that fires after `ms`; rejects with an error naming `what`. */
+  call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, ms?: number): Promise<T>;
+  describe: string;
+}
+
+export function engineTarget(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_HOST && env.DOCKER_HOST !== '' ? env.DOCKER_HOST : 'unix:///var/run/docker.sock';
+}
+
+function explainConnectError(error: unknown, target: string): string {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return `no Docker engine at ${target} (the socket does not exist): start dockerd, or set DOCKER_HOST to your engine`;
+  if (code === 'EACCES') return `permission denied on ${target}: add this user to the 'docker' group or run as root, or set DOCKER_HOST`;
+  if (code === 'ECONNREFUSED') return `the Docker engine at ${target} refused the connection: is dockerd running?`;
+  return `cannot reach the Docker engine at ${target}: ${(error as Error)?.message ?? String(error)}`;
+}
+
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+function makeCall(defaultMs: number) {
+  return async function call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, ms = defaultMs): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new EngineError(`Docker engine call '${what}' did not answer within ${Math.round(ms / 1000)} s`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([fn(controller.signal), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** Connects (honouring DOCKER_HOST: unix, tcp, ssh) and checks the engine answers and is new enough. */
+export async function connectEngine(env: NodeJS.ProcessEnv = process.env, callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<Engine> {
+  const target = engineTarget(env);
+  let docker: Docker;
+  try {
+    docker = new Docker();
+  } catch (error) {
+    throw new EngineError(`DOCKER_HOST='${env.DOCKER_HOST}' is not usable: ${(error as Error).message}`, error);
+  }
+  const call = makeCall(callTimeoutMs);
+  let version: Docker.DockerVersion;
+  try {
+    version = await call('version', (abortSignal) => (docker.version as (o: object) => Promise<Docker.DockerVersion>).call(docker, { abortSignal }), Math.min(callTimeoutMs, 15_000));
+  } catch (error) {
+    if (error instanceof EngineError) throw new EngineError(`${explainConnectError(error, target)}`, error);
+    throw new EngineError(explainConnectError(error, target), error);
+  }
+  if (compareVersions(version.ApiVersion, MIN_API_VERSION) < 0) {
+    throw new EngineError(
+      `the Docker engine at ${target} speaks API ${version.ApiVersion} (Docker ${version.Version}); nat-net needs API ${MIN_API_VERSION} (Docker 20.10) or newer: upgrade the engine`,
+    );
+  }
+  return { docker, call, describe: `Docker ${version.Version} (API ${version.ApiVersion}) at ${target}` };
+}
+
+export function isNotFound(error: unknown): boolean {
+  return (error as { statusCode?: number })?.statusCode === 404;
+}

@@ -1,0 +1,86 @@
+/** Everything that apply creates, decided up front from the spec. Pure data. */
+import type { NatBehaviour, ProfileName, Role } from '../spec/types.js';
+
+export type Labels = Record<string, string>;
+
+export interface NetworkPlan {
+  key: string; // 'public' | `lan-${routerIndex}`
+  name: string;
+  subnet: string; // CIDR
+  /** The address Docker gives the host's bridge interface. */
+  bridgeAddress: string;
+  /** Docker's own address range for containers without a fixed address (test hosts). */
+  autoRange?: string;
+  kind: 'public' | 'private';
+  labels: Labels;
+}
+
+export interface FileToWrite {
+  /** Absolute path inside the container. */
+  path: string;
+  content: string;
+  mode: number;
+}
+
+export interface RouterPlan {
+  key: string; // `router-${index}`
+  name: string;
+  index: number;
+  image: string;
+  nat: Exclude<NatBehaviour, 'none'>;
+  publicNetwork: string; // network name
+  publicAddress: string;
+  privateNetwork: string;
+  privateAddress: string;
+  privateSubnet: string;
+  /** Private addresses of the peers behind this router, in peer index order. */
+  peerAddresses: string[];
+  hairpin: boolean;
+  udpTimeout?: number;
+  labels: Labels;
+}
+
+export interface NodePlan {
+  key: string; // `gateway-${i}` | `peer-${i}`
+  name: string;
+  role: Role;
+  index: number;
+  image: string;
+  nat: NatBehaviour; // 'none' for gateways
+  network: string; // the one network the node is attached to
+  address: string; // its address on that network
+  /** The address others on the public network see it as (router's for NATed peers). */
+  publicAddress: string;
+  /** For NATed peers: the router that is its default route. */
+  routerKey?: string;
+  routerAddress?: string;
+  wsPort: number; // container side
+  networkPort: number;
+  /** argv of the node's program inside the container (binary first), as the profile made it. */
+  command: string[];
+  /** The container's Cmd: a small sh wrapper that waits for the node's network set-up, then execs `command`. */
+  launch: string[];
+  env: Record<string, string>;
+  files: FileToWrite[];
+  labels: Labels;
+  /** WebSocket URL path and query appended to ws://127.0.0.1:<host port>. */
+  wsPath: string;
+  readyLog?: string;
+}
+
+export interface Plan {
+  topologyId: string;
+  name: string;
+  profile: ProfileName;
+  createdAt: string;
+  routerImage: string;
+  peerImage: string;
+  /** Where the binary is mounted read-only in every node. */
+  binaryMount: { hostPath: string; containerDir: string; fileName: string; volume: string };
+  networks: NetworkPlan[];
+  routers: RouterPlan[];
+  nodes: NodePlan[];
+  readyTimeoutMs: number;
+  /** Labels every resource of this topology carries (tool, topology, name, owner). */
+  labels: Labels;
+}
