@@ -87,7 +87,12 @@ function portRestricted(router: RouterPlan): NatRules {
 function symmetric(router: RouterPlan): NatRules {
   return {
     sets: [],
-    nat: [`-A POSTROUTING -o $PUB -j SNAT --to-source ${router.publicAddress}:1024-65535 --random-fully`],
+    // A port range needs a protocol; other protocols still get a random mapping per flow.
+    nat: [
+      `-A POSTROUTING -o $PUB -p udp -j SNAT --to-source ${router.publicAddress}:1024-65535 --random-fully`,
+      `-A POSTROUTING -o $PUB -p tcp -j SNAT --to-source ${router.publicAddress}:1024-65535 --random-fully`,
+      `-A POSTROUTING -o $PUB -j SNAT --to-source ${router.publicAddress} --random-fully`,
+    ],
     filter: [],
   };
 }
