@@ -42,6 +42,7 @@ export class FakeRunner {
   readonly temp: string;
   readonly files: Record<'output' | 'env' | 'path' | 'state' | 'summary', string>;
   private inputs: Record<string, string>;
+  private child: ReturnType<typeof spawn> | undefined;
 
   constructor(inputs: Record<string, string>, readonly extraEnv: Record<string, string> = {}) {
     const base = mkdtempSync(join(tmpdir(), 'nat-net-runner-'));
@@ -95,6 +96,7 @@ export class FakeRunner {
   run(stage: 'main' | 'post', timeoutMs = 180_000, signalAfter?: { ms: number; signal: NodeJS.Signals }): Promise<StepResult> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [join(this.actionDir, 'dist/action/index.js')], { cwd: this.workspace, env: this.env(stage) });
+      this.child = child;
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -107,6 +109,11 @@ export class FakeRunner {
         resolve({ code, stdout, stderr });
       });
     });
+  }
+
+  /** The pid of the stage running now. */
+  mainPid(): number | undefined {
+    return this.child?.pid;
   }
 
   outputs(): Record<string, string> {

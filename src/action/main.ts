@@ -5,10 +5,14 @@ import { join } from 'node:path';
 import { bringUp, newTopologyId, prepareImages } from '../core/bring-up.js';
 import { down } from '../core/down.js';
 import { exportedEnv, nodeTable, wsPorts, type TopologyRecord } from '../core/record.js';
+import { emulationTable } from '../emulation/apply.js';
 import { connectEngine } from '../engine/engine.js';
 import { actionRoot } from '../engine/images.js';
-import { parseSpec } from '../spec/parse.js';
-import { readInputs } from './inputs.js';
+import { parseBoolean, parseSpec } from '../spec/parse.js';
+import { sweep } from '../core/sweep.js';
+import { parseDiagnosticsOptions } from '../diagnostics/options.js';
+import { savePlannedViews } from '../diagnostics/planned.js';
+import { readDiagnosticsInputs, readInputs } from './inputs.js';
 import { state } from './state.js';
 
 function publish(record: TopologyRecord): void {
@@ -22,19 +26,38 @@ function publish(record: TopologyRecord): void {
 async function writeSummary(record: TopologyRecord): Promise<void> {
   const [header, ...rows] = nodeTable(record);
   const t = record.timingsMs;
-  await core.summary
+  core.summary
     .addHeading(`nat-net topology ${record.topologyId}`, 3)
     .addTable([header.map((h) => ({ data: h, header: true })), ...rows])
     .addRaw(
       `Bring-up ${(t.total / 1000).toFixed(1)} s (images ${t.images} ms, networks ${t.networks} ms, routers ${t.routers} ms, nodes ${t.nodes} ms, readiness ${t.readiness} ms)`,
       true,
-    )
-    .write();
+    );
+  if (record.emulation && record.emulation.nodes.length > 0) {
+    const [eHeader, ...eRows] = emulationTable(record.emulation);
+    core.summary
+      .addHeading(`Network emulation: ${record.emulation.choice} (${record.emulation.origin})`, 4)
+      .addTable([eHeader.map((h) => ({ data: h, header: true })), ...eRows])
+      .addRaw(record.emulation.notes.join(' '), true);
+  }
+  await core.summary.write();
 }
 
 export async function runMain(): Promise<void> {
   state.markMainRan();
+  try {
+    await bringUpStage();
+  } catch (error) {
+    // Post reads this as "the job failed" whatever job-status says (upload: on-failure).
+    state.setMainFailed();
+    throw error;
+  }
+}
+
+async function bringUpStage(): Promise<void> {
   const spec = parseSpec(readInputs(), { cwd: process.env.GITHUB_WORKSPACE || process.cwd(), env: process.env });
+  // An artifact name the upload would refuse is an input error now, not a surprise in post.
+  parseDiagnosticsOptions(readDiagnosticsInputs());
   // Saved before anything exists, so post finds the topology by label whatever happens next.
   const topologyId = newTopologyId(spec.name);
   state.setTopologyId(topologyId);
@@ -48,6 +71,11 @@ export async function runMain(): Promise<void> {
   process.once('SIGTERM', () => cancel('SIGTERM'));
 
   const log = (line: string) => core.info(line);
+  if (parseBoolean({ sweep: core.getInput('sweep') }, 'sweep', false)) {
+    for (const entry of await sweep(engine, { keep: [topologyId] })) {
+      log(`sweep: ${entry.removed ? 'removed' : 'kept'} ${entry.topologyId}: ${entry.why}`);
+    }
+  }
   const images = await prepareImages(engine, spec, log);
   core.info(`bringing up ${topologyId} on ${engine.describe}`);
   const record = await bringUp(engine, spec, {
@@ -55,6 +83,7 @@ export async function runMain(): Promise<void> {
     images,
     hooks: { log, signal: controller.signal },
     teardown: () => down(engine, topologyId),
+    onPlan: (plan) => state.setPlanFile(savePlannedViews(plan, process.env)),
   });
   record.timingsMs.images = images.imagesMs;
   record.timingsMs.total += images.imagesMs;

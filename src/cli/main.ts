@@ -1,10 +1,14 @@
 /** `nat-net`: the same core as the action, driven by flags. */
 import { bringUp, newTopologyId, prepareImages } from '../core/bring-up.js';
 import { down, listTopologies } from '../core/down.js';
+import { sweep } from '../core/sweep.js';
 import { formatTable, nodeTable } from '../core/record.js';
+import { emulationTable } from '../emulation/apply.js';
+import { LINK_USAGE, runLinkCommand } from '../emulation/cli.js';
 import { connectEngine, type Engine } from '../engine/engine.js';
 import { InputError } from '../spec/errors.js';
 import { parseSpec } from '../spec/parse.js';
+import { dumpCommand } from '../diagnostics/cli-dump.js';
 import { parseArgs } from './args.js';
 
 export const USAGE = `nat-net: NAT test networks of Docker containers for peer-to-peer programs
@@ -16,13 +20,21 @@ export const USAGE = `nat-net: NAT test networks of Docker containers for peer-t
       (--keep-on-failure leaves it for inspection).
   nat-net down TOPOLOGY       Removes a topology (its id, or its name when unique).
   nat-net ls [--json]         Lists the topologies on the engine.
+  nat-net dump TOPOLOGY [DIR] [--record FILE]
+      Writes the diagnostics folder of a running topology (logs, iptables counters,
+      conntrack, routes, qdiscs, summary.md) to DIR, by default
+      ./nat-net-diagnostics/<topology id>. --record: the JSON record 'up' printed,
+      for NAT behaviours and ready times in summary.md.
+  nat-net sweep [--dry-run]   Removes topologies whose owner is gone (judged by their
+                              owner labels: host, boot, process and its start time).
+${LINK_USAGE}
 
 The engine is DOCKER_HOST's (unix, tcp or ssh), else /var/run/docker.sock.`;
 
 export class UsageError extends Error {}
 
-async function resolveTopology(engine: Engine, wanted: string | undefined): Promise<string> {
-  if (!wanted) throw new UsageError('name the topology: nat-net down TOPOLOGY (see nat-net ls)');
+async function resolveTopology(engine: Engine, wanted: string | undefined, command = 'down'): Promise<string> {
+  if (!wanted) throw new UsageError(`name the topology: nat-net ${command} TOPOLOGY (see nat-net ls)`);
   const all = await listTopologies(engine);
   if (all.some((t) => t.topologyId === wanted)) return wanted;
   const byName = all.filter((t) => t.name === wanted);
@@ -70,8 +82,26 @@ export async function runCli(argv: string[], out: (s: string) => void = (s) => p
         }
         return 0;
       }
+      case 'dump': {
+        const engine = await connectEngine();
+        const id = await resolveTopology(engine, args.positional[0], 'dump');
+        return await dumpCommand(engine, id, args.positional[1], args.flags, out, err);
+      }
+      case 'sweep': {
+        const engine = await connectEngine();
+        const entries = await sweep(engine, { dryRun: Boolean(args.flags['dry-run']) });
+        for (const e of entries) {
+          out(`${e.removed ? 'removed' : e.gone ? (args.flags['dry-run'] ? 'would remove' : 'failed to remove') : 'kept'} ${e.topologyId} (${e.name}, created ${e.created}): ${e.why}\n`);
+        }
+        if (entries.length === 0) out('no nat-net topologies on this engine\n');
+        return entries.some((e) => e.why.includes('removal failed')) ? 1 : 0;
+      }
+      case 'impair':
+      case 'partition':
+      case 'heal':
+        return await runLinkCommand(await connectEngine(), args.command, args.positional, args.flags, out, err);
       default:
-        throw new UsageError(`unknown command '${args.command}'; commands: up, down, ls`);
+        throw new UsageError(`unknown command '${args.command}'; commands: up, down, ls, sweep, and the others in nat-net --help`);
     }
   } catch (error) {
     err(`nat-net: ${(error as Error).message}\n`);
@@ -97,6 +127,7 @@ async function cmdUp(flags: Record<string, string>, out: (s: string) => void, er
     const record = await bringUp(engine, spec, { topologyId, images, hooks: { log, signal: controller.signal }, teardown: () => down(engine, topologyId) });
     record.timingsMs.images = images.imagesMs;
     out(`${formatTable(nodeTable(record))}\n`);
+    if (record.emulation && record.emulation.nodes.length > 0) out(`${formatTable(emulationTable(record.emulation))}\n${record.emulation.notes.join('\n')}\n`);
     out(`${JSON.stringify(record, null, flags.json ? 2 : undefined)}\n`);
     log(`up in ${(record.timingsMs.total / 1000).toFixed(1)} s; remove it with: nat-net down ${topologyId}`);
     return 0;

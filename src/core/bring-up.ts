@@ -1,7 +1,6 @@
 /** The whole main stage over the core: images, subnets, plan, apply. Shared by the action and the CLI. */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { engineTarget, type Engine } from '../engine/engine.js';
 import { defaultImage, ensureImages } from '../engine/images.js';
 import { engineSubnets } from '../engine/resources.js';
@@ -9,6 +8,7 @@ import { makePlan } from '../plan/plan.js';
 import type { Cidr } from '../plan/subnets.js';
 import type { Plan } from '../plan/types.js';
 import type { TopologySpec } from '../spec/types.js';
+import { currentOwner } from './owner.js';
 import type { TopologyRecord } from './record.js';
 import { up, type UpHooks } from './up.js';
 
@@ -16,16 +16,9 @@ export function newTopologyId(name: string): string {
   return `${name}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Who owns a topology: enough for a sweep to tell whether the owner is gone. */
+/** Who owns a topology: enough for a sweep to tell whether the owner is gone (see owner.ts). */
 export function ownerLabel(env: NodeJS.ProcessEnv = process.env): string {
-  const owner: Record<string, string | number> = { host: hostname(), pid: process.pid };
-  if (env.GITHUB_RUN_ID) {
-    owner.run = env.GITHUB_RUN_ID;
-    owner.attempt = env.GITHUB_RUN_ATTEMPT ?? '1';
-    owner.job = env.GITHUB_JOB ?? '';
-    owner.repo = env.GITHUB_REPOSITORY ?? '';
-  }
-  return JSON.stringify(owner);
+  return JSON.stringify(currentOwner(env));
 }
 
 /** The host's own IPv4 routes (not the default), when the engine runs on this host: a subnet must not shadow them. */

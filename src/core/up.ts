@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import type { Engine } from '../engine/engine.js';
+import { emulationRecord, nodeEmulationLines, prepareEmulation, routerEmulationLines, type EmulationContext } from '../emulation/apply.js';
 import { runInNamespace } from '../engine/helper.js';
 import { createNetwork, createVolume, inspectContainer, logTail, putFiles, removeContainer, startContainer, tarOf } from '../engine/resources.js';
 import { httpAnswers, pollUntil, waitForLog } from '../engine/wait.js';
@@ -25,24 +26,39 @@ export class NotReadyError extends Error {}
 
 const ROUTER_READY_TIMEOUT_MS = 30_000;
 
-function checkAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new Error('bring-up was cancelled');
+/** Bring-up stages, in order; a failure at any of them must still leave nothing after teardown. */
+export const STAGES = ['networks', 'routers', 'nodes', 'files', 'start', 'network-setup', 'readiness'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export class InjectedFault extends Error {}
+
+/**
+ * Between steps: stop when cancelled, and fail on purpose when the test seam
+ * NAT_NET_FAULT_INJECT names this stage (the fault tests of every stage use it).
+ */
+function stageCheck(stage: Stage, signal?: AbortSignal): void {
+  if (signal?.aborted) throw new Error(`bring-up was cancelled (during ${stage})`);
+  if (process.env.NAT_NET_FAULT_INJECT === stage) throw new InjectedFault(`fault injected at stage '${stage}' (NAT_NET_FAULT_INJECT)`);
 }
 
-/** The helper's script in a node's namespace: its default route, and nothing else yet. */
-export function nodeNetworkScript(node: NodePlan): string {
-  const lines = ['set -eu'];
+/**
+ * The helper's script in a node's namespace: its shaping (`emulationLines`, for a node
+ * on the public network), then its default route, which the node waits for before
+ * its program starts, so the program never sends unshaped.
+ */
+export function nodeNetworkScript(node: NodePlan, emulationLines: string[] = []): string {
+  const lines = ['set -eu', ...emulationLines];
   if (node.routerAddress) lines.push(`ip route replace default via ${node.routerAddress}`);
   else lines.push('ip route del default 2>/dev/null || true');
   return lines.join('\n');
 }
 
-async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, networkIds: Map<string, string>): Promise<string> {
+async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, networkIds: Map<string, string>, checkpoint: () => void, emulation?: EmulationContext): Promise<string> {
   const container = await engine.call(`create ${router.name}`, () =>
     engine.docker.createContainer({
       name: router.name,
       Image: router.image,
-      Cmd: ['/bin/sh', '-c', routerScript(router)],
+      Cmd: ['/bin/sh', '-c', routerScript(router, routerEmulationLines(router, emulation))],
       Labels: router.labels,
       HostConfig: {
         NetworkMode: router.publicNetwork,
@@ -63,6 +79,7 @@ async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, netw
       EndpointConfig: { IPAMConfig: { IPv4Address: router.privateAddress } },
     }),
   );
+  checkpoint();
   await startContainer(engine, container.id, router.name);
   await waitForLog(engine, container.id, new RegExp(ROUTER_READY_MARKER), ROUTER_READY_TIMEOUT_MS, router.name).catch(async (error) => {
     throw new Error(`${router.name} did not come up: ${(error as Error).message}\n${await logTail(engine, container.id, 20)}`);
@@ -156,62 +173,96 @@ async function waitReady(engine: Engine, state: NodeState, deadline: number, sig
   if (await logReady) state.readyAt = Date.now();
 }
 
+/**
+ * Waits for every task, even after one fails, so that nothing is still being created
+ * when the caller tears down; the first failure stops the others at their next
+ * checkpoint (through `stop`) and is the one reported.
+ */
+async function settleAll(tasks: Promise<unknown>[], stop: AbortController): Promise<void> {
+  const results = await Promise.allSettled(
+    tasks.map((task) =>
+      task.catch((error: unknown) => {
+        stop.abort();
+        throw error;
+      }),
+    ),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof StoppedError));
+  const anyFailed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed || anyFailed) throw (failed ?? anyFailed)!.reason;
+}
+
+/** A task that stopped because another one failed first. */
+class StoppedError extends Error {}
+
 export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promise<TopologyRecord> {
   const log = hooks.log ?? (() => {});
   const t0 = Date.now();
   const timings: PhaseTimings = { images: 0, networks: 0, routers: 0, nodes: 0, readiness: 0, total: 0 };
-  checkAborted(hooks.signal);
+  if (hooks.signal?.aborted) throw new Error('bring-up was cancelled before it started');
+  // Before anything exists: the netem check, and the clear error when delay can't be had.
+  const emulation = await prepareEmulation(engine, plan);
+  if (emulation) log(`emulation: the kernel ${emulation.netem ? 'has' : 'lacks'} sch_netem`);
+  // Aborted by the caller (cancel) or by the first failed task.
+  const stop = new AbortController();
+  hooks.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  const checkpoint = (stage: Stage) => {
+    if (stop.signal.aborted && !hooks.signal?.aborted) throw new StoppedError(`stopped at ${stage}: another step failed`);
+    stageCheck(stage, hooks.signal);
+  };
 
   const networkIds = new Map<string, string>();
   const networkRecords: NetworkRecord[] = [];
-  await Promise.all([
-    ...plan.networks.map(async (network) => {
-      const id = await createNetwork(engine, network);
-      networkIds.set(network.name, id);
-      networkRecords.push({ key: network.key, name: network.name, id, subnet: network.subnet, kind: network.kind });
-    }),
-    loadBinary(engine, plan),
-  ]);
+  await settleAll(
+    [
+      ...plan.networks.map(async (network) => {
+        const id = await createNetwork(engine, network);
+        networkIds.set(network.name, id);
+        networkRecords.push({ key: network.key, name: network.name, id, subnet: network.subnet, kind: network.kind });
+        checkpoint('networks');
+      }),
+      loadBinary(engine, plan),
+    ],
+    stop,
+  );
   timings.networks = Date.now() - t0;
-  checkAborted(hooks.signal);
   log(`networks ready in ${timings.networks} ms`);
 
   const routerIds = new Map<string, Promise<string>>();
-  for (const router of plan.routers) routerIds.set(router.key, createRouter(engine, plan, router, networkIds));
-  const routersDone = Promise.all(routerIds.values()).then(() => (timings.routers = Date.now() - t0));
-  routersDone.catch(() => {});
+  for (const router of plan.routers) routerIds.set(router.key, createRouter(engine, plan, router, networkIds, () => checkpoint('routers'), emulation));
+  const routersDone = settleAll([...routerIds.values()], stop).then(() => (timings.routers = Date.now() - t0));
 
   const states: NodeState[] = plan.nodes.map((node) => ({ node }));
   const readinessStart = { at: 0 };
-  await Promise.all(
-    states.map(async (state) => {
-      const { node } = state;
-      const created = await engine.call(`create ${node.name}`, () => engine.docker.createContainer(nodeCreateOptions(plan, node)));
-      state.id = created.id;
-      if (node.files.length > 0) await putFiles(engine, created.id, await tarOf(node.files), node.name);
-      checkAborted(hooks.signal);
-      await startContainer(engine, created.id, node.name);
-      if (node.routerKey) await routerIds.get(node.routerKey);
-      checkAborted(hooks.signal);
-      const helper = await runInNamespace(engine, {
-        targetId: created.id,
-        image: plan.routerImage,
-        script: nodeNetworkScript(node),
-        labels: plan.labels,
-        what: node.name,
-      });
-      if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
-      state.port = await hostPort(engine, created.id, node.wsPort);
-    }),
-  );
-  await routersDone;
+  const nodeTasks = states.map(async (state) => {
+    const { node } = state;
+    checkpoint('nodes');
+    const created = await engine.call(`create ${node.name}`, () => engine.docker.createContainer(nodeCreateOptions(plan, node)));
+    state.id = created.id;
+    checkpoint('files');
+    if (node.files.length > 0) await putFiles(engine, created.id, await tarOf(node.files), node.name);
+    checkpoint('start');
+    await startContainer(engine, created.id, node.name);
+    if (node.routerKey) await routerIds.get(node.routerKey);
+    checkpoint('network-setup');
+    const helper = await runInNamespace(engine, {
+      targetId: created.id,
+      image: plan.routerImage,
+      script: nodeNetworkScript(node, nodeEmulationLines(plan, node, emulation)),
+      labels: plan.labels,
+      what: node.name,
+    });
+    if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
+    state.port = await hostPort(engine, created.id, node.wsPort);
+  });
+  await settleAll([...nodeTasks, routersDone], stop);
   timings.nodes = Date.now() - t0;
   log(`routers and nodes started in ${timings.nodes} ms`);
 
   readinessStart.at = Date.now();
   const deadline = readinessStart.at + plan.readyTimeoutMs;
   await Promise.all(states.map((state) => waitReady(engine, state, deadline, hooks.signal)));
-  checkAborted(hooks.signal);
+  checkpoint('readiness');
   const notReady = states.filter((s) => s.readyAt === undefined);
   if (notReady.length > 0) {
     const details = await Promise.all(
@@ -265,6 +316,7 @@ export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promi
     routers: routerRecords,
     nodes,
     timingsMs: timings,
+    ...(plan.emulation ? { emulation: emulationRecord(plan, emulation) } : {}),
   };
 }
 
