@@ -23,15 +23,19 @@ export async function down(engine: Engine, topologyId: string, known: { containe
     }
   };
 
+  // Networks and volumes are listed while the containers go (one round trip less); they
+  // are removed only after every container, since a network in use cannot be.
+  const otherLists = Promise.all([
+    engine.call('list networks', () => engine.docker.listNetworks({ filters })),
+    engine.call('list volumes', () => engine.docker.listVolumes({ filters })),
+  ]);
+  otherLists.catch(() => {}); // awaited below
   const listed = await engine.call('list containers', () => engine.docker.listContainers({ all: true, filters }));
   const containerIds = new Set([...listed.map((c) => c.Id), ...(known.containers ?? [])]);
   const removed = await Promise.all([...containerIds].map((id) => attempt(`container ${id.slice(0, 12)}`, () => removeContainer(engine, id))));
   result.containers = listed.filter((c) => removed[[...containerIds].indexOf(c.Id)]).length;
 
-  const [networks, volumes] = await Promise.all([
-    engine.call('list networks', () => engine.docker.listNetworks({ filters })),
-    engine.call('list volumes', () => engine.docker.listVolumes({ filters })),
-  ]);
+  const [networks, volumes] = await otherLists;
   const networkIds = new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])]);
   const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetwork(engine, id))));
   result.networks = networks.filter((n) => nets[[...networkIds].indexOf(n.Id)]).length;

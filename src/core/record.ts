@@ -1,4 +1,5 @@
 /** What exists after bring-up: read by outputs, env, summary, diagnostics and teardown. */
+import type { EmulationRecord } from '../emulation/apply.js';
 import type { NatBehaviour, Role } from '../spec/types.js';
 
 export interface NodeRecord {
@@ -57,6 +58,8 @@ export interface TopologyRecord {
   routers: RouterRecord[];
   nodes: NodeRecord[];
   timingsMs: PhaseTimings;
+  /** Emulation in force at bring-up: per shaped node its settings, where and by which mechanism. */
+  emulation?: EmulationRecord;
 }
 
 export function wsPorts(record: TopologyRecord, role: Role): number[] {

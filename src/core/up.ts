@@ -1,8 +1,10 @@
 /**
  * apply: the plan executed against the engine, in parallel where the dependencies
- * allow. Networks and the binary volume first; routers start with their rules in one
- * step; each node is created, filled and started as soon as the networks exist, and
- * its network set-up (a helper in its namespace) waits only for its own router.
+ * allow. Networks and the binary volume first; then routers start with their rules in
+ * one step, while each node is created, filled and started (once the binary is copied
+ * into the volume); its network set-up (a helper in its namespace, created at once)
+ * starts when its own router is ready, and its readiness is watched from then on.
+ * Removals of finished helpers run in the background and are awaited before up returns.
  */
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
@@ -111,10 +113,14 @@ function nodeCreateOptions(plan: Plan, node: NodePlan): Docker.ContainerCreateOp
   };
 }
 
-/** One volume holds the binary for every node: copied once, mounted read-only. */
-async function loadBinary(engine: Engine, plan: Plan): Promise<void> {
+/** The volume that holds the binary for every node, mounted read-only. */
+async function createBinaryVolume(engine: Engine, plan: Plan): Promise<void> {
+  await createVolume(engine, plan.binaryMount.volume, { ...plan.labels, [LABEL.role]: 'binary-volume' });
+}
+
+/** Copies the binary into its volume, once; the loader container is removed in the background. */
+async function loadBinary(engine: Engine, plan: Plan, background: Background): Promise<void> {
   const { volume, containerDir, fileName, hostPath } = plan.binaryMount;
-  await createVolume(engine, volume, { ...plan.labels, [LABEL.role]: 'binary-volume' });
   const loader = await engine.call('create binary loader', () =>
     engine.docker.createContainer({
       Image: plan.peerImage,
@@ -127,15 +133,20 @@ async function loadBinary(engine: Engine, plan: Plan): Promise<void> {
     const tar = await tarOf([], { path: `${containerDir}/${fileName}`, content: readFileSync(hostPath), mode: 0o755 });
     await putFiles(engine, loader.id, tar, 'the binary volume');
   } finally {
-    await removeContainer(engine, loader.id);
+    background.push(removeContainer(engine, loader.id).catch(() => {}));
   }
 }
 
-async function hostPort(engine: Engine, id: string, wsPort: number): Promise<number> {
+/** Engine calls left running off the critical path (removals of finished helpers); awaited before up returns or throws. */
+type Background = Promise<void>[];
+
+/** undefined when the node has already exited (a stopped container publishes no port): readiness then reports it with its log. */
+async function hostPort(engine: Engine, id: string, wsPort: number): Promise<number | undefined> {
   const info = await inspectContainer(engine, id);
   const binding = info.NetworkSettings.Ports?.[`${wsPort}/tcp`]?.[0];
-  if (!binding?.HostPort) throw new Error(`no host port was published for ${info.Name}`);
-  return Number(binding.HostPort);
+  if (binding?.HostPort) return Number(binding.HostPort);
+  if (!info.State.Running) return undefined;
+  throw new Error(`no host port was published for ${info.Name}`);
 }
 
 interface NodeState {
@@ -144,12 +155,18 @@ interface NodeState {
   port?: number;
   readyAt?: number;
   failure?: string;
+  /** Watched from the moment its network is set up, while other nodes are still being set up. */
+  ready?: Promise<void>;
 }
 
 async function waitReady(engine: Engine, state: NodeState, deadline: number, signal?: AbortSignal): Promise<void> {
   const { node, id, port } = state;
+  if (port === undefined) {
+    state.failure = `exited with code ${(await inspectContainer(engine, id!)).State.ExitCode} before it was ready`;
+    return;
+  }
   const logReady = node.readyLog
-    ? waitForLog(engine, id!, new RegExp(node.readyLog), Math.max(1, deadline - Date.now()), node.name).then(
+    ? waitForLog(engine, id!, new RegExp(node.readyLog), Math.max(1, deadline - Date.now()), "input 'ready-log'", signal).then(
         () => true,
         (error: Error) => {
           state.failure = error.message;
@@ -157,15 +174,26 @@ async function waitReady(engine: Engine, state: NodeState, deadline: number, sig
         },
       )
     : Promise.resolve(true);
+  let lastInspect = 0;
   const answered = await pollUntil(async () => {
     if (await httpAnswers(port!, 1000)) return true;
-    const info = await inspectContainer(engine, id!);
+    // Whether it still runs: asked of the engine at most once a second, since the
+    // engine is busy starting other nodes meanwhile.
+    if (Date.now() - lastInspect < 1000) return undefined;
+    lastInspect = Date.now();
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await inspectContainer(engine, id!);
+    } catch (error) {
+      state.failure = `the engine could not say whether it runs: ${(error as Error).message}`;
+      return false;
+    }
     if (!info.State.Running) {
       state.failure = `exited with code ${info.State.ExitCode}`;
       return false;
     }
     return undefined;
-  }, deadline, signal);
+  }, deadline, signal, 100);
   if (answered !== true) {
     state.failure ??= `its WebSocket port ${node.wsPort} (host ${port}) did not answer`;
     return;
@@ -196,6 +224,16 @@ async function settleAll(tasks: Promise<unknown>[], stop: AbortController): Prom
 class StoppedError extends Error {}
 
 export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promise<TopologyRecord> {
+  const background: Background = [];
+  try {
+    return await apply(engine, plan, hooks, background);
+  } finally {
+    // Whatever happened, nothing of ours is still in flight when the caller goes on (or tears down).
+    await Promise.allSettled(background);
+  }
+}
+
+async function apply(engine: Engine, plan: Plan, hooks: UpHooks, background: Background): Promise<TopologyRecord> {
   const log = hooks.log ?? (() => {});
   const t0 = Date.now();
   const timings: PhaseTimings = { images: 0, networks: 0, routers: 0, nodes: 0, readiness: 0, total: 0 };
@@ -211,6 +249,9 @@ export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promi
     stageCheck(stage, hooks.signal);
   };
 
+  // Every network exists before any container: creating containers meanwhile only slowed
+  // the networks down on a busy engine, and a main killed half-way would leave network
+  // creations in flight that its post could not yet see.
   const networkIds = new Map<string, string>();
   const networkRecords: NetworkRecord[] = [];
   await settleAll(
@@ -221,12 +262,17 @@ export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promi
         networkRecords.push({ key: network.key, name: network.name, id, subnet: network.subnet, kind: network.kind });
         checkpoint('networks');
       }),
-      loadBinary(engine, plan),
+      createBinaryVolume(engine, plan),
     ],
     stop,
   );
   timings.networks = Date.now() - t0;
   log(`networks ready in ${timings.networks} ms`);
+  // The volume exists (a node mounting a missing one would get an unlabelled one from the
+  // engine); the binary is needed in it only when a node starts, so its copy overlaps
+  // creating and filling the nodes.
+  const binaryLoaded = loadBinary(engine, plan, background);
+  binaryLoaded.catch(() => {}); // awaited by every node task and by the settle below
 
   const routerIds = new Map<string, Promise<string>>();
   for (const router of plan.routers) routerIds.set(router.key, createRouter(engine, plan, router, networkIds, () => checkpoint('routers'), emulation));
@@ -241,27 +287,39 @@ export async function up(engine: Engine, plan: Plan, hooks: UpHooks = {}): Promi
     state.id = created.id;
     checkpoint('files');
     if (node.files.length > 0) await putFiles(engine, created.id, await tarOf(node.files), node.name);
+    await binaryLoaded;
     checkpoint('start');
     await startContainer(engine, created.id, node.name);
-    if (node.routerKey) await routerIds.get(node.routerKey);
-    checkpoint('network-setup');
+    // Its published port is known once it runs: looked up while its network is set up.
+    const port = hostPort(engine, created.id, node.wsPort);
+    port.catch(() => {}); // awaited below
+    // The helper is created now and started once the node's router is ready (its rules
+    // loaded): only then may the node's traffic take the route through it.
+    const routerReady = node.routerKey ? routerIds.get(node.routerKey)! : Promise.resolve();
     const helper = await runInNamespace(engine, {
       targetId: created.id,
       image: plan.routerImage,
       script: nodeNetworkScript(node, nodeEmulationLines(plan, node, emulation)),
       labels: plan.labels,
       what: node.name,
+      startAfter: routerReady.then(() => checkpoint('network-setup')),
+      removeInBackground: (removal) => background.push(removal),
     });
     if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
-    state.port = await hostPort(engine, created.id, node.wsPort);
+    state.port = await port;
+    // Never rejects (a failure is noted in the state); stopped through `stop` when bring-up fails.
+    state.ready = waitReady(engine, state, Date.now() + plan.readyTimeoutMs, stop.signal).catch((error: Error) => {
+      state.failure ??= error.message;
+    });
+    background.push(state.ready);
   });
-  await settleAll([...nodeTasks, routersDone], stop);
+  await settleAll([...nodeTasks, routersDone, binaryLoaded], stop);
   timings.nodes = Date.now() - t0;
   log(`routers and nodes started in ${timings.nodes} ms`);
 
+  // Each node has been watched since its own set-up; what is left is waited for here.
   readinessStart.at = Date.now();
-  const deadline = readinessStart.at + plan.readyTimeoutMs;
-  await Promise.all(states.map((state) => waitReady(engine, state, deadline, hooks.signal)));
+  await Promise.all(states.map((state) => state.ready));
   checkpoint('readiness');
   const notReady = states.filter((s) => s.readyAt === undefined);
   if (notReady.length > 0) {

@@ -2,6 +2,7 @@
  * The Docker engine, through dockerode only. Every call has a deadline: a hung
  * engine becomes an error that names the call, never a job that hangs.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Docker from 'dockerode';
 
 export class EngineError extends Error {
@@ -30,6 +31,9 @@ function explainConnectError(error: unknown, target: string): string {
   if (code === 'ENOENT') return `no Docker engine at ${target} (the socket does not exist): start dockerd, or set DOCKER_HOST to your engine`;
   if (code === 'EACCES') return `permission denied on ${target}: add this user to the 'docker' group or run as root, or set DOCKER_HOST`;
   if (code === 'ECONNREFUSED') return `the Docker engine at ${target} refused the connection: is dockerd running?`;
+  if (error instanceof EngineError) {
+    return `the Docker engine at ${target} did not answer (${error.message}): check that dockerd is healthy ('docker info') and that DOCKER_HOST points at a Docker engine`;
+  }
   return `cannot reach the Docker engine at ${target}: ${(error as Error)?.message ?? String(error)}`;
 }
 
@@ -43,6 +47,21 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+/** The abort signal of the engine.call a request is made in (see abortableRequests). */
+const callSignal = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Every request made inside an engine.call gets that call's abort signal unless it
+ * brings its own, so a deadline also closes the hung connection. Without it, a call
+ * site that forgets `abortSignal` rejects on time but leaves a socket that keeps the
+ * process (a CLI, an action step) alive after the error.
+ */
+function abortableRequests(docker: Docker): void {
+  const modem = docker.modem;
+  const dial = modem.dial.bind(modem);
+  modem.dial = (options, callback) => dial({ ...options, abortSignal: options.abortSignal ?? callSignal.getStore() }, callback);
+}
+
 function makeCall(defaultMs: number) {
   return async function call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, ms = defaultMs): Promise<T> {
     const controller = new AbortController();
@@ -50,11 +69,11 @@ function makeCall(defaultMs: number) {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         controller.abort();
-        reject(new EngineError(`Docker engine call '${what}' did not answer within ${Math.round(ms / 1000)} s`));
+        reject(new EngineError(`Docker engine call '${what}' did not answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`));
       }, ms);
     });
     try {
-      return await Promise.race([fn(controller.signal), deadline]);
+      return await Promise.race([callSignal.run(controller.signal, () => fn(controller.signal)), deadline]);
     } finally {
       clearTimeout(timer);
     }
@@ -70,13 +89,16 @@ export async function connectEngine(env: NodeJS.ProcessEnv = process.env, callTi
   } catch (error) {
     throw new EngineError(`DOCKER_HOST='${env.DOCKER_HOST}' is not usable: ${(error as Error).message}`, error);
   }
+  abortableRequests(docker);
   const call = makeCall(callTimeoutMs);
   let version: Docker.DockerVersion;
   try {
     version = await call('version', (abortSignal) => (docker.version as (o: object) => Promise<Docker.DockerVersion>).call(docker, { abortSignal }), Math.min(callTimeoutMs, 15_000));
   } catch (error) {
-    if (error instanceof EngineError) throw new EngineError(`${explainConnectError(error, target)}`, error);
     throw new EngineError(explainConnectError(error, target), error);
+  }
+  if (typeof version?.ApiVersion !== 'string' || !/^\d+(\.\d+)*$/.test(version.ApiVersion)) {
+    throw new EngineError(`what answers at ${target} gave no Docker API version: is DOCKER_HOST pointing at a Docker engine?`);
   }
   if (compareVersions(version.ApiVersion, MIN_API_VERSION) < 0) {
     throw new EngineError(

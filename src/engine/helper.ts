@@ -13,8 +13,30 @@ export interface HelperResult {
 
 export async function runInNamespace(
   engine: Engine,
-  opts: { targetId: string; image: string; script: string; labels: Labels; what: string; timeoutMs?: number },
+  opts: {
+    targetId: string;
+    image: string;
+    script: string;
+    labels: Labels;
+    what: string;
+    timeoutMs?: number;
+    /** Return the whole output (stdout and stderr) on success too, not only the tail of a failure. */
+    captureOutput?: boolean;
+    /**
+     * Created at once, started only when this resolves (e.g. the router a route points
+     * at is ready), so the create overlaps the wait. When it rejects, the helper is
+     * removed and its error is thrown.
+     */
+    startAfter?: Promise<unknown>;
+    /**
+     * Hands the removal of the finished helper to the caller instead of waiting for it,
+     * so it is off the caller's critical path; the caller must await it before it
+     * reports that nothing is in flight. The promise never rejects.
+     */
+    removeInBackground?: (removal: Promise<void>) => void;
+  },
 ): Promise<HelperResult> {
+  opts.startAfter?.catch(() => {}); // seen below, after the create; not an unhandled rejection meanwhile
   const container = await engine.call(`create helper for ${opts.what}`, () =>
     engine.docker.createContainer({
       Image: opts.image,
@@ -29,15 +51,22 @@ export async function runInNamespace(
     }),
   );
   try {
+    await opts.startAfter;
     await startContainer(engine, container.id, `helper for ${opts.what}`);
     const result = (await engine.call(
       `wait for helper of ${opts.what}`,
       (abortSignal) => container.wait({ abortSignal } as object),
       opts.timeoutMs ?? 30_000,
     )) as { StatusCode: number };
-    const output = result.StatusCode === 0 ? '' : await logTail(engine, container.id, 40);
+    const output = opts.captureOutput
+      ? await logTail(engine, container.id, 100_000)
+      : result.StatusCode === 0
+        ? ''
+        : await logTail(engine, container.id, 40);
     return { exitCode: result.StatusCode, output };
   } finally {
-    await removeContainer(engine, container.id).catch(() => {});
+    const removal = removeContainer(engine, container.id).catch(() => {});
+    if (opts.removeInBackground) opts.removeInBackground(removal);
+    else await removal;
   }
 }

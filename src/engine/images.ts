@@ -54,8 +54,10 @@ async function buildDefault(engine: Engine, kind: ImageKind, tag: string, root: 
   const output: string[] = [];
   await engine.call(
     `build image ${tag}`,
-    () =>
+    (signal) =>
       new Promise<void>((resolve, reject) => {
+        // At the deadline, close the build's stream too: an open socket would keep the process alive.
+        signal.addEventListener('abort', () => (stream as unknown as { destroy?: () => void }).destroy?.());
         engine.docker.modem.followProgress(
           stream,
           (error: Error | null, events: { error?: string }[]) => {

@@ -1,17 +1,24 @@
 /** Conditions with deadlines: log patterns (streamed, not polled) and HTTP answers on a port. */
 import { connect } from 'node:net';
-import type { Engine } from './engine.js';
+import { DEFAULT_CALL_TIMEOUT_MS, type Engine } from './engine.js';
 
 export class WaitTimeout extends Error {}
 
 /** Resolves when `pattern` appears in the container's log; rejects if the log ends (container exit) or at the deadline. */
-export async function waitForLog(engine: Engine, id: string, pattern: RegExp, timeoutMs: number, what: string): Promise<void> {
+export async function waitForLog(engine: Engine, id: string, pattern: RegExp, timeoutMs: number, what: string, signal?: AbortSignal): Promise<void> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  // `signal` ends the wait early (the caller gave up): it then rejects like a timeout.
+  const giveUp = () => controller.abort();
+  if (signal?.aborted) controller.abort();
+  else signal?.addEventListener('abort', giveUp, { once: true });
   try {
-    const stream = (await engine.docker
-      .getContainer(id)
-      .logs({ follow: true, stdout: true, stderr: true, abortSignal: controller.signal } as object)) as unknown as NodeJS.ReadableStream;
+    // Opening the log stream is an engine call of its own: a hung engine is named as such, not as a missing pattern.
+    const stream = (await engine.call(
+      `follow the log of ${what}`,
+      () => engine.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, abortSignal: controller.signal } as object),
+      Math.min(timeoutMs, DEFAULT_CALL_TIMEOUT_MS),
+    )) as unknown as NodeJS.ReadableStream;
     await new Promise<void>((resolve, reject) => {
       let seen = '';
       const finish = (error?: Error) => {
@@ -38,6 +45,8 @@ export async function waitForLog(engine: Engine, id: string, pattern: RegExp, ti
     throw error;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', giveUp);
+    controller.abort(); // closes the request if its call above ran out of time
   }
 }
 
@@ -62,14 +71,14 @@ export function httpAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-/** Polls `check` with growing pauses (25 ms to 250 ms) until it returns a value or the deadline passes. */
-export async function pollUntil<T>(check: () => Promise<T | undefined>, deadline: number, signal?: AbortSignal): Promise<T | undefined> {
+/** Polls `check` with growing pauses (25 ms to `maxPauseMs`) until it returns a value or the deadline passes. */
+export async function pollUntil<T>(check: () => Promise<T | undefined>, deadline: number, signal?: AbortSignal, maxPauseMs = 250): Promise<T | undefined> {
   let pause = 25;
   for (;;) {
     const result = await check();
     if (result !== undefined) return result;
     if (Date.now() >= deadline || signal?.aborted) return undefined;
     await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
-    pause = Math.min(pause * 2, 250);
+    pause = Math.min(pause * 2, maxPauseMs);
   }
 }

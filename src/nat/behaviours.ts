@@ -3,6 +3,29 @@
  * outbound UDP and which unsolicited inbound packets it lets through. Rules are
  * iptables-restore lines that refer to the interfaces as $PUB and $LAN (the router
  * script resolves them at start, by address, since Docker does not fix the order).
+ *
+ * How the pieces fit (all proven by __tests__/integration/nat-*.test.ts):
+ * - Mapping. A plain SNAT to the public address keeps the peer's source port when
+ *   that is free, and conntrack reuses a live mapping of the same source address and
+ *   port for every new destination (endpoint-independent). Symmetric asks for a random
+ *   port per flow instead (--random-fully, which also skips that reuse).
+ * - Filtering. Conntrack alone lets in only replies from the exact address and port a
+ *   flow went to (port-restricted). The cone behaviours widen that with ipsets that the
+ *   peer's outbound packets keep fresh: `nn_map_<k>` holds the ports peer k sends from
+ *   (a mapping lives while its entry does), `nn_seen_<k>` the (remote address, port)
+ *   pairs it sent to. New inbound UDP to a live mapping is DNATed to its owner: from
+ *   anyone (full-cone) or from an address in nn_seen (address-restricted).
+ * - Lifetime. Set entries time out after udp-timeout (default 120 s, Linux's own
+ *   timeout for answered UDP flows); every outbound packet, of new and established
+ *   flows alike, refreshes them (the router script runs the SET rules before the
+ *   ESTABLISHED accept). With udp-timeout, conntrack's UDP timeouts get the same
+ *   value (routerSysctls).
+ * - Several peers behind one router (a group) share its public address. When two of
+ *   them send from the same local port, Linux keeps the port for whichever flow comes
+ *   first, gives the other peer another public port where the flow would clash, and
+ *   reuses that port for its later destinations while it lives. The sets hold private
+ *   ports, so such a remapped mapping lets in replies only (port-restricted), and
+ *   unsolicited inbound to a port two peers both use goes to the group's first peer.
  */
 import type { RouterPlan } from '../plan/types.js';
 
@@ -10,6 +33,10 @@ export interface NatRules {
   /** ipset definitions (argv after `ipset`), created before the rules load. */
   sets: string[][];
   nat: string[];
+  /**
+   * Filter FORWARD lines: SET bookkeeping (never ends the chain; the router script
+   * puts it before every accept) and the behaviour's accept decisions.
+   */
   filter: string[];
 }
 
@@ -22,8 +49,16 @@ export function contactedSet(peer: number): string {
   return `nn_seen_${peer}`;
 }
 
-function setTimeout(router: RouterPlan): string {
-  return String(router.udpTimeout ?? 120);
+/** Linux's own timeout for an answered UDP flow (nf_conntrack_udp_timeout_stream's default). */
+export const DEFAULT_MAPPING_LIFETIME_S = 120;
+
+/** A line of `filter` that only records (ipset SET target): it never accepts or drops. */
+export function isBookkeeping(line: string): boolean {
+  return / -j SET /.test(line);
+}
+
+function mappingLifetime(router: RouterPlan): string {
+  return String(router.udpTimeout ?? DEFAULT_MAPPING_LIFETIME_S);
 }
 
 /** Outbound: endpoint-independent mapping, source port preserved where free (Linux SNAT's choice). */
@@ -36,7 +71,7 @@ function trackMappings(router: RouterPlan): Pick<NatRules, 'sets' | 'filter'> {
   const sets: string[][] = [];
   const filter: string[] = [];
   router.peerAddresses.forEach((address, k) => {
-    sets.push(['create', mappingSet(k), 'bitmap:port', 'range', '0-65535', 'timeout', setTimeout(router)]);
+    sets.push(['create', mappingSet(k), 'bitmap:port', 'range', '0-65535', 'timeout', mappingLifetime(router)]);
     filter.push(`-A FORWARD -i $LAN -o $PUB -s ${address} -p udp -j SET --add-set ${mappingSet(k)} src --exist`);
   });
   return { sets, filter };
@@ -67,7 +102,7 @@ function addressRestricted(router: RouterPlan): NatRules {
   const filter = [...tracked.filter];
   router.peerAddresses.forEach((address, k) => {
     // Element: (remote address, our local port); inbound looks up (its source address, its destination port).
-    sets.push(['create', contactedSet(k), 'hash:ip,port', 'timeout', setTimeout(router)]);
+    sets.push(['create', contactedSet(k), 'hash:ip,port', 'timeout', mappingLifetime(router)]);
     filter.push(`-A FORWARD -i $LAN -o $PUB -s ${address} -p udp -j SET --add-set ${contactedSet(k)} dst,src --exist`);
   });
   return {

@@ -5,7 +5,7 @@
  * in it comes from the plan (addresses, numbers), never from user text.
  */
 import type { RouterPlan } from '../plan/types.js';
-import { natRules } from './behaviours.js';
+import { isBookkeeping, natRules } from './behaviours.js';
 
 export const ROUTER_READY_MARKER = 'nat-net-router-ready';
 
@@ -14,16 +14,20 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-export function routerFilterBase(): string[] {
+const FILTER_POLICIES = [':INPUT DROP [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]'];
+
+/** What every router accepts whatever its behaviour: its own loopback, replies, pings from its LAN. */
+function baseAccepts(): string[] {
   return [
-    ':INPUT DROP [0:0]',
-    ':FORWARD DROP [0:0]',
-    ':OUTPUT ACCEPT [0:0]',
     '-A INPUT -i lo -j ACCEPT',
     '-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
     '-A INPUT -i $LAN -p icmp -j ACCEPT',
     '-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
   ];
+}
+
+export function routerFilterBase(): string[] {
+  return [...FILTER_POLICIES, ...baseAccepts()];
 }
 
 export function routerRuleset(router: RouterPlan): { sets: string[][]; restore: string } {
@@ -37,8 +41,11 @@ export function routerRuleset(router: RouterPlan): { sets: string[][]; restore: 
     ...rules.nat,
     'COMMIT',
     '*filter',
-    ...routerFilterBase(),
-    ...rules.filter,
+    ...FILTER_POLICIES,
+    // Bookkeeping first: packets of established flows must refresh their mappings too.
+    ...rules.filter.filter(isBookkeeping),
+    ...baseAccepts(),
+    ...rules.filter.filter((line) => !isBookkeeping(line)),
     // Everything else from the LAN goes out (after the set bookkeeping above).
     '-A FORWARD -i $LAN -o $PUB -j ACCEPT',
     'COMMIT',

@@ -3,12 +3,13 @@
  * decided before anything is created. Pure but for the profile's key generation.
  */
 import { basename } from 'node:path';
+import { emulationField } from '../emulation/spec.js';
 import { profileFor } from '../profiles/index.js';
 import type { ProfileNode } from '../profiles/types.js';
 import type { NatBehaviour, TopologySpec } from '../spec/types.js';
 import { LABEL, TOOL, type ResourceRole } from './labels.js';
 import { nodeLaunch } from './node-launch.js';
-import { addressAt, allocate, formatCidr, parseCidr, prefixFor, type Cidr } from './subnets.js';
+import { addressAt, allocate, formatCidr, parseCidr, prefixFor, SubnetPoolExhausted, type Cidr } from './subnets.js';
 import type { Labels, NetworkPlan, NodePlan, Plan, RouterPlan } from './types.js';
 
 export interface PlanContext {
@@ -78,7 +79,13 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
   const publicPeers = spec.peers.filter((p) => p.nat === 'none').map((p) => p.index);
   // One /24 per gateway, router and public peer, plus one for Docker's own range (test hosts).
   const publicUnits = spec.gateways + lans.length + publicPeers.length + 1;
-  const blocks = allocate(parseCidr(spec.subnetPool), ctx.taken, [prefixFor(publicUnits, 24), ...lans.map(() => 24)], ctx.startHint ?? 0);
+  let blocks: Cidr[];
+  try {
+    blocks = allocate(parseCidr(spec.subnetPool), ctx.taken, [prefixFor(publicUnits, 24), ...lans.map(() => 24)], ctx.startHint ?? 0);
+  } catch (error) {
+    if (!(error instanceof SubnetPoolExhausted)) throw error;
+    throw new SubnetPoolExhausted(`input 'subnet-pool': ${error.message}; give a larger pool, or one with more room beside the engine's existing networks`);
+  }
   const [publicBlock, ...lanBlocks] = blocks;
   const publicUnit = (unit: number) => addressAt(publicBlock, unit * 256 + HOST_OFFSET);
   const autoRange: Cidr = { base: publicBlock.base + (2 ** (24 - publicBlock.prefix) - 1) * 256, prefix: 24 };
@@ -119,8 +126,10 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
       privateAddress: addressAt(block, LAN_ROUTER_OFFSET),
       privateSubnet: network.subnet,
       peerAddresses: lan.peers.map((_, k) => addressAt(block, LAN_FIRST_PEER_OFFSET + k)),
-      hairpin: spec.hairpin,
-      udpTimeout: spec.udpTimeout,
+      // A group's own settings (topology file) over the topology-wide inputs.
+      hairpin: spec.groups?.[lan.group]?.hairpin ?? spec.hairpin,
+      udpTimeout: spec.groups?.[lan.group]?.udpTimeout ?? spec.udpTimeout,
+      ...emulationField(spec.emulation, `peer-${lan.peers[0]}`),
       labels: labels('router', r),
     };
     routers.push(router);
@@ -172,11 +181,13 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
       networkPort: spec.networkPort,
       command: launch.command,
       launch: wrapped.launch,
-      env: { ...launch.env, ...wrapped.env },
+      // The node's own env (topology file) over the profile's; the launch wrapper's last.
+      env: { ...launch.env, ...(pn.role === 'peer' ? spec.peers[pn.index].env : spec.gatewaySpecs?.[pn.index]?.env), ...wrapped.env },
       files: launch.files,
       labels: labels(pn.role, pn.index),
       wsPath: launch.wsPath,
       readyLog: spec.readyLog,
+      ...emulationField(spec.emulation, `${pn.role}-${pn.index}`),
     };
   });
 
@@ -192,6 +203,7 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
     routers,
     nodes,
     readyTimeoutMs: spec.readyTimeoutMs,
+    ...(spec.emulation ? { emulation: { choice: spec.emulation.choice, origin: spec.emulation.origin } } : {}),
     labels: base,
   };
 }

@@ -1,4 +1,5 @@
 /** Everything that apply creates, decided up front from the spec. Pure data. */
+import type { EmulationAssignment } from '../emulation/spec.js';
 import type { NatBehaviour, ProfileName, Role } from '../spec/types.js';
 
 export type Labels = Record<string, string>;
@@ -37,6 +38,8 @@ export interface RouterPlan {
   peerAddresses: string[];
   hairpin: boolean;
   udpTimeout?: number;
+  /** What its peers send is shaped on its public interface (they share one setting). */
+  emulation?: EmulationAssignment;
   labels: Labels;
 }
 
@@ -66,6 +69,8 @@ export interface NodePlan {
   /** WebSocket URL path and query appended to ws://127.0.0.1:<host port>. */
   wsPath: string;
   readyLog?: string;
+  /** What it sends into the public network is shaped so: by its router for a NATed peer, else on its own interface. */
+  emulation?: EmulationAssignment;
 }
 
 export interface Plan {
@@ -81,6 +86,8 @@ export interface Plan {
   routers: RouterPlan[];
   nodes: NodePlan[];
   readyTimeoutMs: number;
+  /** The topology-wide emulation choice and where it came from. */
+  emulation?: { choice: string; origin: string };
   /** Labels every resource of this topology carries (tool, topology, name, owner). */
   labels: Labels;
 }

@@ -1,10 +1,12 @@
 /** Raw inputs (action inputs or CLI flags, all strings) -> a validated TopologySpec. */
 import { accessSync, constants, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parseCidr } from '../plan/subnets.js';
+import { contains, lastAddress, parseCidr, type Cidr } from '../plan/subnets.js';
 import { validateCommandTemplate } from '../profiles/generic.js';
+import { parseEmulation } from '../emulation/spec.js';
 import { InputError } from './errors.js';
-import { NAT_BEHAVIOURS, PROFILES, type NatBehaviour, type PeerSpec, type ProfileName, type TopologySpec } from './types.js';
+import { groupNameProblem, LIMITS, peerLayout, readTopologyFile, reconcileCount, TOPOLOGY_INPUT } from './topology-file.js';
+import { NAT_BEHAVIOURS, PROFILES, type NatBehaviour, type ProfileName, type TopologySpec } from './types.js';
 
 /** Input name -> raw string; a missing or empty value means "use the default". */
 export type RawInputs = Record<string, string | undefined>;
@@ -75,16 +77,41 @@ function parseBinary(raw: RawInputs, ctx: ParseContext): string {
   return path;
 }
 
-/** `nat`: one behaviour for every peer, or a comma list by peer index. */
-export function parseNatList(raw: RawInputs, peers: number): NatBehaviour[] {
+/** `nat` as given: one behaviour (for every peer), or one per peer by index. */
+function parseNatItems(raw: RawInputs, peers: number): NatBehaviour[] {
   const text = value(raw, 'nat') ?? 'port-restricted';
   const items = text.split(',').map((s) => s.trim());
   const parsed = items.map((item) => parseChoice('nat', item, NAT_BEHAVIOURS));
-  if (parsed.length === 1) return new Array<NatBehaviour>(peers).fill(parsed[0]);
-  if (parsed.length !== peers) {
+  if (parsed.length !== 1 && parsed.length !== peers) {
     throw new InputError('nat', `lists ${parsed.length} behaviours for ${peers} peers; give one, or one per peer`);
   }
   return parsed;
+}
+
+/** `nat`: one behaviour for every peer, or a comma list by peer index. */
+export function parseNatList(raw: RawInputs, peers: number): NatBehaviour[] {
+  const parsed = parseNatItems(raw, peers);
+  return parsed.length === 1 ? new Array<NatBehaviour>(peers).fill(parsed[0]) : parsed;
+}
+
+/** `groups`: a group name per peer by index (same name, same router), or one name for all. */
+function parseGroups(raw: RawInputs, peers: number): string[] | undefined {
+  const text = value(raw, 'groups');
+  if (text === undefined) return undefined;
+  const items = text.split(',').map((s) => s.trim());
+  for (const item of items) {
+    const problem = groupNameProblem(item);
+    if (problem) throw new InputError('groups', problem);
+  }
+  if (items.length !== 1 && items.length !== peers) {
+    throw new InputError('groups', `lists ${items.length} groups for ${peers} peers; give one (all peers behind one router), or one per peer`);
+  }
+  return items;
+}
+
+/** A whole number input, or undefined when it is empty (so a topology file may decide). */
+function optionalInteger(raw: RawInputs, name: string, min: number, max: number): number | undefined {
+  return value(raw, name) === undefined ? undefined : parseInteger(raw, name, min, min, max);
 }
 
 function parseEnv(raw: RawInputs): Record<string, string> {
@@ -110,15 +137,25 @@ function parseReadyLog(raw: RawInputs): string | undefined {
   return text;
 }
 
+// Private (RFC 1918), shared (RFC 6598) and benchmarking (RFC 2544) space: a pool
+// elsewhere would shadow real Internet addresses in the engine host's routes.
+const NON_PUBLIC_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '198.18.0.0/15'];
+
 function parseSubnetPool(raw: RawInputs): string {
   const text = value(raw, 'subnet-pool') ?? DEFAULT_SUBNET_POOL;
-  let prefix: number;
+  let pool: Cidr;
   try {
-    prefix = parseCidr(text).prefix;
+    pool = parseCidr(text);
   } catch (error) {
     throw new InputError('subnet-pool', (error as Error).message);
   }
-  if (prefix > 22) throw new InputError('subnet-pool', `'${text}' is too small; give a /22 or larger (e.g. ${DEFAULT_SUBNET_POOL})`);
+  if (pool.prefix > 22) throw new InputError('subnet-pool', `'${text}' is too small; give a /22 or larger (e.g. ${DEFAULT_SUBNET_POOL})`);
+  if (!NON_PUBLIC_RANGES.some((range) => contains(parseCidr(range), pool.base) && contains(parseCidr(range), lastAddress(pool)))) {
+    throw new InputError(
+      'subnet-pool',
+      `'${text}' is not private address space; it would shadow real addresses on the engine's host. Use a range inside ${NON_PUBLIC_RANGES.join(', ')}`,
+    );
+  }
   return text;
 }
 
@@ -127,10 +164,16 @@ export function parseSpec(raw: RawInputs, ctx: ParseContext): TopologySpec {
   if (!NAME_PATTERN.test(name)) {
     throw new InputError('name', `'${name}' is not allowed; use 1 to 24 of a-z, 0-9 and -, starting with a letter or digit`);
   }
-  const gateways = parseInteger(raw, 'gateways', 1, 1, 64);
-  const peerCount = parseInteger(raw, 'peers', 3, 0, 1000);
-  const nats = parseNatList(raw, peerCount);
-  const peers: PeerSpec[] = nats.map((nat, index) => ({ index, nat, group: `peer-${index}` }));
+  const file = readTopologyFile(value(raw, TOPOLOGY_INPUT), ctx.cwd);
+  const gateways = reconcileCount('gateways', optionalInteger(raw, 'gateways', LIMITS.gateways.min, LIMITS.gateways.max), file, 1);
+  const peerCount = reconcileCount('peers', optionalInteger(raw, 'peers', LIMITS.peers.min, LIMITS.peers.max), file, 3);
+  const hairpin = parseBoolean(raw, 'hairpin', false);
+  const udpTimeout = value(raw, 'udp-timeout') === undefined ? undefined : parseInteger(raw, 'udp-timeout', 0, LIMITS.udpTimeout.min, LIMITS.udpTimeout.max);
+  const layout = peerLayout(
+    { count: peerCount, nat: parseNatItems(raw, peerCount), groups: parseGroups(raw, peerCount) },
+    file,
+  );
+  const peers = layout.peers;
   const profile: ProfileName = parseChoice('profile', value(raw, 'profile') ?? 'freenet', PROFILES);
   const command = value(raw, 'command');
   if (profile === 'generic') {
@@ -142,7 +185,6 @@ export function parseSpec(raw: RawInputs, ctx: ParseContext): TopologySpec {
   const wsPort = parseInteger(raw, 'ws-port', 9000, 1, 65535);
   const networkPort = parseInteger(raw, 'network-port', 31337, 1, 65535);
   if (wsPort === networkPort) throw new InputError('ws-port', `must differ from network-port (both ${wsPort})`);
-  const udpTimeoutText = value(raw, 'udp-timeout');
   const logLevel = value(raw, 'log-level') ?? 'info';
   if (!/^[A-Za-z0-9_:=,.-]+$/.test(logLevel)) {
     throw new InputError('log-level', `'${logLevel}' is not a RUST_LOG filter (letters, digits, _ : = , . -)`);
@@ -161,9 +203,13 @@ export function parseSpec(raw: RawInputs, ctx: ParseContext): TopologySpec {
     readyTimeoutMs: parseInteger(raw, 'ready-timeout', 120, 1, 3600) * 1000,
     readyLog: parseReadyLog(raw),
     subnetPool: parseSubnetPool(raw),
-    hairpin: parseBoolean(raw, 'hairpin', false),
-    udpTimeout: udpTimeoutText === undefined ? undefined : parseInteger(raw, 'udp-timeout', 0, 1, 86400),
+    hairpin,
+    udpTimeout,
+    ...(Object.keys(layout.groups).length > 0 ? { groups: layout.groups } : {}),
+    ...(layout.gatewaySpecs ? { gatewaySpecs: layout.gatewaySpecs } : {}),
+    ...(file ? { topologyFile: file.resolvedPath } : {}),
     logLevel,
     env: parseEnv(raw),
+    emulation: parseEmulation(raw, ctx.env, peers, layout.gatewaySpecs?.map((g) => g.emulation)),
   };
 }

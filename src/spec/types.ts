@@ -1,4 +1,5 @@
 /** The validated, typed description of the wanted topology. Built by spec/parse.ts. */
+import type { EmulationSpec } from '../emulation/spec.js';
 
 export const NAT_BEHAVIOURS = ['full-cone', 'address-restricted', 'port-restricted', 'symmetric', 'none'] as const;
 export type NatBehaviour = (typeof NAT_BEHAVIOURS)[number];
@@ -13,6 +14,24 @@ export interface PeerSpec {
   nat: NatBehaviour;
   /** Peers with the same group share one router (a home LAN). Default: a group of its own. */
   group: string;
+  /** Environment of this peer only (topology file), over the `env` input's. */
+  env?: Record<string, string>;
+  /** The topology file's `emulation` for this peer, as written; src/emulation reads it. */
+  emulation?: unknown;
+}
+
+/** A gateway's own settings from the topology file. */
+export interface GatewaySpec {
+  index: number;
+  env?: Record<string, string>;
+  /** The topology file's `emulation` for this gateway, as written; src/emulation reads it. */
+  emulation?: unknown;
+}
+
+/** Settings of one group's router (topology file); what is missing comes from the topology-wide inputs. */
+export interface GroupSpec {
+  hairpin?: boolean;
+  udpTimeout?: number;
 }
 
 export interface TopologySpec {
@@ -39,8 +58,16 @@ export interface TopologySpec {
   hairpin: boolean;
   /** Idle UDP mapping lifetime on routers, seconds; undefined keeps the kernel's defaults. */
   udpTimeout?: number;
+  /** Per group (router) settings over `hairpin` and `udpTimeout`, by group name; from the topology file. */
+  groups?: Record<string, GroupSpec>;
+  /** Per gateway settings from the topology file, by index, when it lists gateways. */
+  gatewaySpecs?: GatewaySpec[];
+  /** The topology file, resolved, when the input names one. */
+  topologyFile?: string;
   /** RUST_LOG given to Freenet nodes. */
   logLevel: string;
   /** Extra environment for every node process. */
   env: Record<string, string>;
+  /** Network emulation: topology-wide and per node (emulation/spec.ts). */
+  emulation?: EmulationSpec;
 }

@@ -1,0 +1,145 @@
+/**
+ * The engine's own floor for a topology's resource counts: the same networks (same
+ * subnets) and the same long-lived containers as the plan names, created and started
+ * in parallel through dockerode by code that does nothing else, then removed the same
+ * way. Every resource carries `dev.nat-net.tool=nat-net-bench-floor` and a per-run id,
+ * and is removed by those labels only.
+ *
+ * Two shapes:
+ * - bare:  N+1 networks and 2N+1 containers running `sleep infinity`, each container on
+ *          one network (a router on the public one, a node on its own), nothing else.
+ *          This is the issue's floor: the same number of networks and containers.
+ * - wired: the bare floor plus what the topology's shape itself asks of the engine:
+ *          fixed addresses, each router also connected to its LAN before start, each
+ *          node publishing one port on 127.0.0.1, an init process. Still no files, no
+ *          helper, no program, no readiness. It separates "the engine's cost of this
+ *          shape" from "our own overhead" in the bench table.
+ *
+ * Not counted in either: our short-lived per-node helper containers, the binary
+ * loader container and the binary volume. They are our way of doing the work, not
+ * resources of the topology, and counting them would make the floor easier to meet.
+ */
+import type Docker from 'dockerode';
+import type { Plan } from '../src/plan/types.js';
+
+export const FLOOR_TOOL_LABEL = 'dev.nat-net.tool';
+export const FLOOR_TOOL = 'nat-net-bench-floor';
+export const FLOOR_RUN_LABEL = 'dev.nat-net-bench.run';
+
+export type FloorShape = 'bare' | 'wired';
+
+export interface FloorCounts {
+  networks: number;
+  containers: number;
+  routers: number;
+  nodes: number;
+}
+
+export function floorCounts(plan: Plan): FloorCounts {
+  return {
+    networks: plan.networks.length,
+    containers: plan.routers.length + plan.nodes.length,
+    routers: plan.routers.length,
+    nodes: plan.nodes.length,
+  };
+}
+
+export function floorFilter(runId: string): string {
+  return JSON.stringify({ label: [`${FLOOR_TOOL_LABEL}=${FLOOR_TOOL}`, `${FLOOR_RUN_LABEL}=${runId}`] });
+}
+
+/**
+ * Creates and starts the floor for `plan` (its names get a `-floor` suffix, its labels
+ * are replaced by the floor's). Resolves when every container has started. `track`
+ * is told of every create in flight, so an interrupt can wait for them before sweeping.
+ */
+export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: FloorShape, track: (p: Promise<unknown>) => void = () => {}): Promise<void> {
+  const labels = { [FLOOR_TOOL_LABEL]: FLOOR_TOOL, [FLOOR_RUN_LABEL]: runId };
+  const wired = shape === 'wired';
+  const name = (n: string) => `${n}-floor`;
+  const tracked = <T>(p: Promise<T>): Promise<T> => {
+    track(p);
+    return p;
+  };
+
+  const networkIds = new Map<string, string>();
+  await Promise.all(
+    plan.networks.map(async (network) => {
+      const created = await tracked(
+        docker.createNetwork({
+          Name: name(network.name),
+          Driver: 'bridge',
+          Labels: labels,
+          IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.bridgeAddress }] },
+          ...(wired ? { Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' } } : {}),
+        }),
+      );
+      networkIds.set(network.name, created.id);
+    }),
+  );
+
+  const routers = plan.routers.map(async (router) => {
+    const network = name(router.publicNetwork);
+    const container = await tracked(
+      docker.createContainer({
+        name: name(router.name),
+        Image: router.image,
+        Cmd: ['sleep', 'infinity'],
+        Labels: labels,
+        HostConfig: { NetworkMode: network, ...(wired ? { Init: true } : {}) },
+        ...(wired ? { NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: router.publicAddress } } } } } : {}),
+      }),
+    );
+    if (wired) {
+      await tracked(
+        docker.getNetwork(networkIds.get(router.privateNetwork)!).connect({
+          Container: container.id,
+          EndpointConfig: { IPAMConfig: { IPv4Address: router.privateAddress } },
+        }),
+      );
+    }
+    await tracked(container.start());
+  });
+  const nodes = plan.nodes.map(async (node) => {
+    const network = name(node.network);
+    const port = `${node.wsPort}/tcp`;
+    const container = await tracked(
+      docker.createContainer({
+        name: name(node.name),
+        Image: node.image,
+        Cmd: ['sleep', 'infinity'],
+        Labels: labels,
+        ...(wired ? { ExposedPorts: { [port]: {} } } : {}),
+        HostConfig: {
+          NetworkMode: network,
+          ...(wired ? { Init: true, PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] } } : {}),
+        },
+        ...(wired ? { NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: node.address } } } } } : {}),
+      }),
+    );
+    await tracked(container.start());
+  });
+  await Promise.all([...routers, ...nodes]);
+}
+
+/** Removes every container, then every network, of this floor run, each group in parallel. */
+export async function floorDown(docker: Docker, runId: string): Promise<{ containers: number; networks: number }> {
+  const filters = floorFilter(runId);
+  const containers = await docker.listContainers({ all: true, filters });
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(ignoreGone)));
+  const networks = await docker.listNetworks({ filters });
+  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(ignoreGone)));
+  return { containers: containers.length, networks: networks.length };
+}
+
+/** What any floor run of this tool left on the engine (for the final check). */
+export async function floorLeftovers(docker: Docker, runId: string): Promise<number> {
+  const filters = floorFilter(runId);
+  const [c, n] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters })]);
+  return c.length + n.length;
+}
+
+function ignoreGone(error: unknown): void {
+  const status = (error as { statusCode?: number }).statusCode;
+  if (status !== 404 && status !== 409) throw error;
+}
