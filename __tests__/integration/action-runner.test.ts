@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TopologyRecord } from '../../src/core/record.js';
 import { FakeRunner } from './runner.js';
-import { labelledResources, status } from './support.js';
+import { eventually, labelledResources, status } from './support.js';
 
 test('the bundled action, run as the runner runs it: main brings up 1 gateway + 3 peers, post leaves nothing', async () => {
   const runner = new FakeRunner({ binary: 'bin/nat-net-test-peer.cjs', peers: '3', name: 'runner-e2e' });
@@ -22,11 +22,12 @@ test('the bundled action, run as the runner runs it: main brings up 1 gateway + 
     assert.equal(env.NAT_NET_RUNNER_E2E_PEER_2_WS_PORT, String(peers[2].wsHostPort));
     assert.equal(env.NAT_NET_RUNNER_E2E_GATEWAY_0_WS_PORT, outputs['gateway-ws-ports']);
     // The outputs are live: the gateway answers on its port and knows the three peers by their routers' addresses.
-    const gateway = await status<{ peers: { observed: string }[] }>(Number(outputs['gateway-ws-ports']));
-    assert.deepEqual(
-      gateway.peers.map((p) => p.observed.split(':')[0]).sort(),
-      peers.map((p) => p.router!.publicAddress).sort(),
-    );
+    // Ready means every port answers; a peer's registration may still be on its way to the gateway then.
+    const observed = await eventually('the gateway has seen all three peers', async () => {
+      const gateway = await status<{ peers: { observed: string }[] }>(Number(outputs['gateway-ws-ports']));
+      return gateway.peers.length >= 3 ? gateway.peers.map((p) => p.observed.split(':')[0]).sort() : undefined;
+    });
+    assert.deepEqual(observed, peers.map((p) => p.router!.publicAddress).sort());
     assert.match(runner.summary(), /runner-e2e/);
     assert.match(runner.summary(), /peer-2/);
     assert.ok(runner.paths().some((p) => p.endsWith('/bin')), 'the CLI is put on PATH');

@@ -35,7 +35,7 @@ async function proxy(where: 'unix' | 'tcp'): Promise<EngineProxy> {
 }
 
 const VERSION_DEADLINE_S = 15; // connectEngine's deadline for its first call
-const CALL_DEADLINE_S = 30; // every other call's
+const CALL_DEADLINE_S = 10; // every other call's, set short for the test through NAT_NET_ENGINE_TIMEOUT_S
 
 describe('a hung engine: every wait is bounded, the error names the call, the process ends', () => {
   it('`nat-net ls` against an engine that accepts and never answers fails after the version deadline', async () => {
@@ -50,7 +50,7 @@ describe('a hung engine: every wait is bounded, the error names the call, the pr
 
   it('`nat-net ls` against an engine that answers /version, then hangs, ends after the call deadline naming the call', async () => {
     const f = await fake({ kind: 'http', apiVersion: '1.41', version: '20.10.24' });
-    const r = await runNatNet(['ls'], { env: { DOCKER_HOST: f.dockerHost }, killAfterMs: 120_000 });
+    const r = await runNatNet(['ls'], { env: { DOCKER_HOST: f.dockerHost, NAT_NET_ENGINE_TIMEOUT_S: String(CALL_DEADLINE_S) }, killAfterMs: 120_000 });
     // Before every request carried its call's abort signal, the error was printed on time but the hung socket kept the CLI alive.
     assert.equal(r.signal, null, `the CLI had to be killed after ${r.ms} ms:\n${r.stderr}`);
     assert.equal(r.code, 1, r.stderr);
@@ -60,7 +60,7 @@ describe('a hung engine: every wait is bounded, the error names the call, the pr
 
   it('the bundled action: main and post each end with a clear error, not a step that hangs until the job times out', async () => {
     const f = await fake({ kind: 'http', apiVersion: '1.41', version: '20.10.24' });
-    const runner = new FakeRunner({ binary: 'bin/nat-net-test-peer.cjs', peers: '1', name: 'hung-engine' }, { DOCKER_HOST: f.dockerHost });
+    const runner = new FakeRunner({ binary: 'bin/nat-net-test-peer.cjs', peers: '1', name: 'hung-engine' }, { DOCKER_HOST: f.dockerHost, NAT_NET_ENGINE_TIMEOUT_S: String(CALL_DEADLINE_S) });
     const t0 = Date.now();
     const main = await runner.run('main', 150_000);
     const mainMs = Date.now() - t0;

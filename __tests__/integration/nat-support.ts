@@ -100,5 +100,7 @@ export async function readSysctl(t: TestTopology, containerId: string, name: str
 export async function conntrackEntries(t: TestTopology, router: RouterRecord, source: string, sport: number): Promise<string[]> {
   const r = await execIn(t, router.containerId, ['conntrack', '-L', '-p', 'udp', '--orig-src', source, '--sport', String(sport)]);
   // conntrack exits 0 and prints a summary line on stderr; with no match some versions exit 1.
+  // No summary line means the look itself failed (a slow or broken exec): that is not "no entry".
+  if (!/flow entries have been shown/.test(r.output)) throw new Error(`conntrack gave no answer: ${r.output.slice(0, 200)}`);
   return r.output.split('\n').filter((l) => l.startsWith('udp'));
 }

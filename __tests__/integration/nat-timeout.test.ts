@@ -119,7 +119,7 @@ describe(`udp-timeout ${TIMEOUT_S}`, { timeout: 300_000 }, () => {
     const lastPacket = Date.now(); // no earlier than the reply's pass through the router
 
     // Conntrack's own account, when the first look comes in time (an exec can be slow on a loaded machine).
-    const first = await conntrackEntries(topo, router, peerNode.address, localPort);
+    const first = await conntrackEntries(topo, router, peerNode.address, localPort).catch(() => [] as string[]);
     assert.ok(first.length <= 1, `one conntrack entry for the flow: ${first.join(' | ')}`);
     if (first.length === 1) {
       const remaining = Number(first[0].split(/\s+/)[2]);

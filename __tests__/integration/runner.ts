@@ -5,7 +5,7 @@
  * after main, the saved state is handed to post as STATE_* env.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -36,6 +36,12 @@ export function parseFileCommands(text: string): Record<string, string> {
   return out;
 }
 
+// Every runner folder goes when the test process ends.
+const made: string[] = [];
+process.once('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 export class FakeRunner {
   readonly actionDir: string;
   readonly workspace: string;
@@ -46,6 +52,7 @@ export class FakeRunner {
 
   constructor(inputs: Record<string, string>, readonly extraEnv: Record<string, string> = {}) {
     const base = mkdtempSync(join(tmpdir(), 'nat-net-runner-'));
+    made.push(base);
     this.actionDir = join(base, 'action');
     this.workspace = join(base, 'workspace');
     this.temp = join(base, 'temp');

@@ -33,6 +33,8 @@ test('the engine restarted mid-topology: post removes everything', async (t) => 
     t.skip('SKIPPED: needs root and a local dockerd this test can restart (no DOCKER_HOST)');
     return;
   }
+  // Connected before the restart: the client reconnects per request, and the socket is briefly absent meanwhile.
+  const e = await engine();
   const runner = new FakeRunner({ binary: 'bin/nat-net-test-peer.cjs', peers: '2', name: 'engine-restart' });
   const main = await runner.run('main');
   assert.equal(main.code, 0, main.stdout);
@@ -42,7 +44,6 @@ test('the engine restarted mid-topology: post removes everything', async (t) => 
   await until('dockerd did not stop', () => !existsSync(`/proc/${pid}`), 60_000);
   const log = openSync('/var/log/nat-net-dockerd.log', 'a');
   spawn('dockerd', [], { detached: true, stdio: ['ignore', log, log] }).unref();
-  const e = await engine();
   await until('dockerd did not come back', () => e.docker.ping().then(() => true, () => false), 60_000);
 
   const left = await labelledResources(id);

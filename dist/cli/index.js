@@ -80657,7 +80657,7 @@ class EngineError extends Error {
         this.name = 'EngineError';
     }
 }
-const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 const MIN_API_VERSION = '1.41';
 function engineTarget(env = process.env) {
     return env.DOCKER_HOST && env.DOCKER_HOST !== '' ? env.DOCKER_HOST : 'unix:///var/run/docker.sock';
@@ -80717,7 +80717,13 @@ function makeCall(defaultMs) {
     };
 }
 /** Connects (honouring DOCKER_HOST: unix, tcp, ssh) and checks the engine answers and is new enough. */
-async function connectEngine(env = process.env, callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS) {
+/** NAT_NET_ENGINE_TIMEOUT_S overrides the per-call deadline (a slow engine, or a test that wants it short). */
+function callTimeoutFromEnv(env) {
+    const text = env.NAT_NET_ENGINE_TIMEOUT_S;
+    const seconds = text && /^\d+$/.test(text) ? Number(text) : 0;
+    return seconds >= 1 && seconds <= 3600 ? seconds * 1000 : DEFAULT_CALL_TIMEOUT_MS;
+}
+async function connectEngine(env = process.env, callTimeoutMs = callTimeoutFromEnv(env)) {
     const target = engineTarget(env);
     let docker;
     try {
@@ -82559,6 +82565,10 @@ function routerScript(router, extraLines = []) {
         'ip route del default 2>/dev/null || true',
         ...sets.map((argv) => ['ipset', ...argv].map(shellQuote).join(' ')),
         `iptables-restore <<NATNET_RULES\n${restore}NATNET_RULES`,
+        // Docker turns forwarding on when the namespace is made, a moment before these rules
+        // exist; a flow that slipped through un-NATed then (only on a router restart) must
+        // not stay un-NATed in conntrack.
+        'conntrack -F >/dev/null 2>&1 || true',
         ...extraLines,
         `echo ${ROUTER_READY_MARKER} "pub=$PUB lan=$LAN"`,
         'exec sleep infinity',
@@ -82581,12 +82591,11 @@ function routerSysctls(router) {
 ;// CONCATENATED MODULE: ./build/src/core/up.js
 /**
  * apply: the plan executed against the engine, in parallel where the dependencies
- * allow, each step waiting only for what it needs. A router is created as soon as its
- * two networks exist and starts with its rules in one step; a node is created and
- * filled as soon as its network and the binary volume exist, and started once the
- * binary is in it; its network set-up (a helper in its namespace, created at once)
- * starts when its own router is ready; its readiness is watched from then on. Removals
- * of finished helpers run in the background and are awaited before up returns.
+ * allow. Networks and the binary volume first; then routers start with their rules in
+ * one step, while each node is created, filled and started (once the binary is copied
+ * into the volume); its network set-up (a helper in its namespace, created at once)
+ * starts when its own router is ready, and its readiness is watched from then on.
+ * Removals of finished helpers run in the background and are awaited before up returns.
  */
 
 
@@ -82599,7 +82608,7 @@ class NotReadyError extends Error {
 }
 const ROUTER_READY_TIMEOUT_MS = 30_000;
 /** Bring-up stages, in order; a failure at any of them must still leave nothing after teardown. */
-const STAGES = (/* unused pure expression or super */ null && (['networks', 'routers', 'nodes', 'files', 'start', 'network-setup', 'readiness']));
+const STAGES = (/* unused pure expression or super */ null && (['networks', 'routers', 'nodes', 'start', 'files', 'network-setup', 'readiness']));
 class InjectedFault extends Error {
 }
 /**
@@ -82770,10 +82779,19 @@ class StoppedError extends Error {
 }
 async function up(engine, plan, hooks = {}) {
     const background = [];
+    // A signal of this bring-up only: a caller's long-lived signal (a bench, a test run)
+    // must not collect a listener per bring-up.
+    const cancel = new AbortController();
+    const forward = () => cancel.abort();
+    if (hooks.signal?.aborted)
+        cancel.abort();
+    else
+        hooks.signal?.addEventListener('abort', forward, { once: true });
     try {
-        return await apply(engine, plan, hooks, background);
+        return await apply(engine, plan, { ...hooks, signal: cancel.signal }, background);
     }
     finally {
+        hooks.signal?.removeEventListener('abort', forward);
         // Whatever happened, nothing of ours is still in flight when the caller goes on (or tears down).
         await Promise.allSettled(background);
     }
@@ -82796,53 +82814,53 @@ async function apply(engine, plan, hooks, background) {
             throw new StoppedError(`stopped at ${stage}: another step failed`);
         stageCheck(stage, hooks.signal);
     };
-    // Each router and node waits only for what it needs: the networks it joins; a node also
-    // for the volume it mounts (else the engine would make an unlabelled one) and, before it
-    // starts, for the binary in it. So the engine creates containers while later networks
-    // are still being made, and the binary's copy overlaps both.
+    // Every network exists before any container: creating containers meanwhile only slowed
+    // the networks down on a busy engine, and a main killed half-way would leave network
+    // creations in flight that its post could not yet see.
     const networkIds = new Map();
     const networkRecords = [];
-    const networkCreated = new Map(plan.networks.map((network) => [
-        network.name,
-        (async () => {
+    await settleAll([
+        ...plan.networks.map(async (network) => {
             const id = await createNetwork(engine, network);
             networkIds.set(network.name, id);
             networkRecords.push({ key: network.key, name: network.name, id, subnet: network.subnet, kind: network.kind });
             checkpoint('networks');
-        })(),
-    ]));
-    const joined = (...names) => Promise.all(names.map((name) => networkCreated.get(name)));
-    const volumeCreated = createBinaryVolume(engine, plan);
-    const networksDone = settleAll([...networkCreated.values(), volumeCreated], stop).then(() => {
-        timings.networks = Date.now() - t0;
-        log(`networks ready in ${timings.networks} ms`);
-    });
-    const binaryLoaded = volumeCreated.then(() => loadBinary(engine, plan, background));
+        }),
+        createBinaryVolume(engine, plan),
+    ], stop);
+    timings.networks = Date.now() - t0;
+    log(`networks ready in ${timings.networks} ms`);
+    // The volume exists (a node mounting a missing one would get an unlabelled one from the
+    // engine); the binary is needed in it only when a node starts, so its copy overlaps
+    // creating and filling the nodes.
+    const binaryLoaded = loadBinary(engine, plan, background);
     binaryLoaded.catch(() => { }); // awaited by every node task and by the settle below
     const routerIds = new Map();
-    for (const router of plan.routers) {
-        routerIds.set(router.key, joined(router.publicNetwork, router.privateNetwork).then(() => createRouter(engine, plan, router, networkIds, () => checkpoint('routers'), emulation)));
-    }
+    for (const router of plan.routers)
+        routerIds.set(router.key, createRouter(engine, plan, router, networkIds, () => checkpoint('routers'), emulation));
     const routersDone = settleAll([...routerIds.values()], stop).then(() => (timings.routers = Date.now() - t0));
     const states = plan.nodes.map((node) => ({ node }));
     const readinessStart = { at: 0 };
     const nodeTasks = states.map(async (state) => {
         const { node } = state;
-        await Promise.all([joined(node.network), volumeCreated]);
         checkpoint('nodes');
         const created = await engine.call(`create ${node.name}`, () => engine.docker.createContainer(nodeCreateOptions(plan, node)));
         state.id = created.id;
-        checkpoint('files');
-        if (node.files.length > 0)
-            await putFiles(engine, created.id, await tarOf(node.files), node.name);
         await binaryLoaded;
         checkpoint('start');
         await startContainer(engine, created.id, node.name);
+        // Its program waits for its network set-up (below), so its files can go in now: into a
+        // running container, which costs the engine less than a stopped one (no mount of its
+        // file system just for the copy), while the router gets ready.
+        checkpoint('files');
+        const filesCopied = node.files.length > 0 ? tarOf(node.files).then((tar) => putFiles(engine, created.id, tar, node.name)) : Promise.resolve();
+        filesCopied.catch(() => { }); // awaited through the helper's start below
         // Its published port is known once it runs: looked up while its network is set up.
         const port = hostPort(engine, created.id, node.wsPort);
         port.catch(() => { }); // awaited below
         // The helper is created now and started once the node's router is ready (its rules
-        // loaded): only then may the node's traffic take the route through it.
+        // loaded; only then may the node's traffic take the route through it) and its files
+        // are in: the route it sets is what lets the node's program start.
         const routerReady = node.routerKey ? routerIds.get(node.routerKey) : Promise.resolve();
         const helper = await runInNamespace(engine, {
             targetId: created.id,
@@ -82850,7 +82868,7 @@ async function apply(engine, plan, hooks, background) {
             script: nodeNetworkScript(node, nodeEmulationLines(plan, node, emulation)),
             labels: plan.labels,
             what: node.name,
-            startAfter: routerReady.then(() => checkpoint('network-setup')),
+            startAfter: Promise.all([routerReady, filesCopied]).then(() => checkpoint('network-setup')),
             removeInBackground: (removal) => background.push(removal),
         });
         if (helper.exitCode !== 0)
@@ -82862,7 +82880,7 @@ async function apply(engine, plan, hooks, background) {
         });
         background.push(state.ready);
     });
-    await settleAll([networksDone, ...nodeTasks, routersDone, binaryLoaded], stop);
+    await settleAll([...nodeTasks, routersDone, binaryLoaded], stop);
     timings.nodes = Date.now() - t0;
     log(`routers and nodes started in ${timings.nodes} ms`);
     // Each node has been watched since its own set-up; what is left is waited for here.
@@ -84628,6 +84646,9 @@ async function runCli(argv, out = (s) => process.stdout.write(s), err = (s) => p
     try {
         switch (args.command) {
             case 'up':
+                // A stray word is a value that missed its flag (e.g. `--hairpin maybe`): refuse it.
+                if (args.positional.length > 0)
+                    throw new UsageError(`up takes only --flags; unexpected '${args.positional[0]}'`);
                 return await cmdUp(args.flags, out, err);
             case 'down': {
                 const engine = await connectEngine();
@@ -84699,7 +84720,8 @@ async function cmdUp(flags, out, err) {
         if (record.emulation && record.emulation.nodes.length > 0)
             out(`${formatTable(emulationTable(record.emulation))}\n${record.emulation.notes.join('\n')}\n`);
         out(`${JSON.stringify(record, null, flags.json ? 2 : undefined)}\n`);
-        log(`up in ${(record.timingsMs.total / 1000).toFixed(1)} s; remove it with: nat-net down ${topologyId}`);
+        const t = record.timingsMs;
+        log(`up in ${(t.total / 1000).toFixed(1)} s (images ${t.images} ms, networks ${t.networks} ms, routers ${t.routers} ms, nodes ${t.nodes} ms, readiness ${t.readiness} ms); remove it with: nat-net down ${topologyId}`);
         return 0;
     }
     catch (error) {

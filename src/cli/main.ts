@@ -60,6 +60,8 @@ export async function runCli(argv: string[], out: (s: string) => void = (s) => p
   try {
     switch (args.command) {
       case 'up':
+        // A stray word is a value that missed its flag (e.g. `--hairpin maybe`): refuse it.
+        if (args.positional.length > 0) throw new UsageError(`up takes only --flags; unexpected '${args.positional[0]}'`);
         return await cmdUp(args.flags, out, err);
       case 'down': {
         const engine = await connectEngine();
@@ -129,7 +131,8 @@ async function cmdUp(flags: Record<string, string>, out: (s: string) => void, er
     out(`${formatTable(nodeTable(record))}\n`);
     if (record.emulation && record.emulation.nodes.length > 0) out(`${formatTable(emulationTable(record.emulation))}\n${record.emulation.notes.join('\n')}\n`);
     out(`${JSON.stringify(record, null, flags.json ? 2 : undefined)}\n`);
-    log(`up in ${(record.timingsMs.total / 1000).toFixed(1)} s; remove it with: nat-net down ${topologyId}`);
+    const t = record.timingsMs;
+    log(`up in ${(t.total / 1000).toFixed(1)} s (images ${t.images} ms, networks ${t.networks} ms, routers ${t.routers} ms, nodes ${t.nodes} ms, readiness ${t.readiness} ms); remove it with: nat-net down ${topologyId}`);
     return 0;
   } catch (error) {
     if (!flags['keep-on-failure']) {

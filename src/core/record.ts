@@ -39,12 +39,23 @@ export interface NetworkRecord {
   kind: 'public' | 'private';
 }
 
+/**
+ * Where a bring-up's time went, in milliseconds. The phases overlap (routers and nodes
+ * are made at the same time), so `networks`, `routers` and `nodes` are elapsed times
+ * since apply began, each marking when that phase was done for every resource.
+ */
 export interface PhaseTimings {
+  /** Checking (or preparing) the router and peer images, before apply. */
   images: number;
+  /** Every network and the binary volume exist. */
   networks: number;
+  /** Every router runs with its rules loaded. */
   routers: number;
+  /** Every node runs with its network set up (its program then starts). */
   nodes: number;
+  /** The span from `nodes` until every node was ready (its readiness is watched from its own set-up on). */
   readiness: number;
+  /** The whole of apply; in the action's record `images` is added to it. */
   total: number;
 }
 

@@ -12,7 +12,7 @@ export class EngineError extends Error {
   }
 }
 
-export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 export const MIN_API_VERSION = '1.41';
 
 export interface Engine {
@@ -81,7 +81,14 @@ function makeCall(defaultMs: number) {
 }
 
 /** Connects (honouring DOCKER_HOST: unix, tcp, ssh) and checks the engine answers and is new enough. */
-export async function connectEngine(env: NodeJS.ProcessEnv = process.env, callTimeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<Engine> {
+/** NAT_NET_ENGINE_TIMEOUT_S overrides the per-call deadline (a slow engine, or a test that wants it short). */
+export function callTimeoutFromEnv(env: NodeJS.ProcessEnv): number {
+  const text = env.NAT_NET_ENGINE_TIMEOUT_S;
+  const seconds = text && /^\d+$/.test(text) ? Number(text) : 0;
+  return seconds >= 1 && seconds <= 3600 ? seconds * 1000 : DEFAULT_CALL_TIMEOUT_MS;
+}
+
+export async function connectEngine(env: NodeJS.ProcessEnv = process.env, callTimeoutMs = callTimeoutFromEnv(env)): Promise<Engine> {
   const target = engineTarget(env);
   let docker: Docker;
   try {

@@ -64,6 +64,10 @@ export function routerScript(router: RouterPlan, extraLines: string[] = []): str
     'ip route del default 2>/dev/null || true',
     ...sets.map((argv) => ['ipset', ...argv].map(shellQuote).join(' ')),
     `iptables-restore <<NATNET_RULES\n${restore}NATNET_RULES`,
+    // Docker turns forwarding on when the namespace is made, a moment before these rules
+    // exist; a flow that slipped through un-NATed then (only on a router restart) must
+    // not stay un-NATed in conntrack.
+    'conntrack -F >/dev/null 2>&1 || true',
     ...extraLines,
     `echo ${ROUTER_READY_MARKER} "pub=$PUB lan=$LAN"`,
     'exec sleep infinity',
