@@ -24,6 +24,7 @@ import { down } from '../src/core/down.js';
 import type { PhaseTimings, TopologyRecord } from '../src/core/record.js';
 import { connectEngine, type Engine } from '../src/engine/engine.js';
 import { engineSubnets } from '../src/engine/resources.js';
+import { pollUntil } from '../src/engine/wait.js';
 import { LABEL } from '../src/plan/labels.js';
 import { makePlan } from '../src/plan/plan.js';
 import { parseSpec } from '../src/spec/parse.js';
@@ -130,12 +131,12 @@ function onSignal(signal: string) {
   interrupt.abort();
 }
 
-/** Removes every topology and floor this process made, until the labels find nothing (bounded). */
-async function cleanUp(engine: Engine): Promise<number> {
-  await Promise.allSettled([...inFlight]);
-  const deadline = Date.now() + 120_000;
-  let left = 0;
-  do {
+/**
+ * Removes every topology and floor this process made, again (with growing pauses)
+ * until the labels find nothing or a deadline passes. Returns what could not be removed.
+ */
+async function cleanUp(engine: Engine): Promise<string[]> {
+  await pollUntil(async () => {
     await Promise.allSettled([...inFlight]);
     for (const id of ourTopologies) {
       const result = await down(engine, id).catch((e: Error) => ({ containers: 0, networks: 0, volumes: 0, errors: [e.message] }));
@@ -145,9 +146,9 @@ async function cleanUp(engine: Engine): Promise<number> {
       await floorDown(engine.docker, run).catch(() => {});
       if ((await floorLeftovers(engine.docker, run)) === 0) floorRuns.delete(run);
     }
-    left = ourTopologies.size + floorRuns.size;
-  } while (left > 0 && Date.now() < deadline);
-  return left;
+    return ourTopologies.size + floorRuns.size === 0 ? true : undefined;
+  }, Date.now() + 60_000);
+  return [...[...ourTopologies].map((id) => `topology ${id}`), ...[...floorRuns].map((run) => `floor run ${run}`)];
 }
 
 async function ourLeftovers(engine: Engine, topologyId: string): Promise<number> {
@@ -491,6 +492,7 @@ async function main(): Promise<number> {
   const runs: Run[] = [];
   const memory: MemorySample[] = [];
   let failure: Error | undefined;
+  let left: string[] = [];
   try {
     for (let w = 0; w < opts.warmup; w++) {
       console.log(`warm-up (${opts.sizes[0]} peers, not counted)`);
@@ -529,8 +531,12 @@ async function main(): Promise<number> {
   } catch (error) {
     failure = error as Error;
   } finally {
-    const left = await cleanUp(engine);
-    console.log(left === 0 ? '\nengine clean: nothing labelled by this bench remains' : `\nWARNING: ${left} topologies/floor runs of this bench could not be removed`);
+    left = await cleanUp(engine);
+    console.log(
+      left.length === 0
+        ? '\nengine clean: nothing labelled by this bench remains'
+        : `\nWARNING: not removed (see \`docker network ls\` / \`docker ps -a\` with these labels): ${left.join(', ')}`,
+    );
   }
   if (failure) {
     console.error(`bench stopped: ${failure.message}`);
@@ -554,6 +560,7 @@ async function main(): Promise<number> {
       diagnostics: diagnostics.why,
     },
     interrupted: interrupt.signal.aborted,
+    notRemoved: left,
     error: failure?.message,
     summary,
     growth: growth(opts, summary),

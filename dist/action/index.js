@@ -109184,7 +109184,7 @@ exports.visitAsync = visitAsync;
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3894);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(91114);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(78834);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(84924);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(29049);
 /** One bundle for both stages, as the runner calls it twice: main, then post (post-if: always()). */
@@ -109276,7 +109276,7 @@ function readInputs() {
 
 /***/ }),
 
-/***/ 91114:
+/***/ 78834:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -110049,92 +110049,8 @@ function emulationTable(record) {
 //# sourceMappingURL=apply.js.map
 // EXTERNAL MODULE: ./build/src/engine/helper.js
 var engine_helper = __nccwpck_require__(47846);
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(77030);
-;// CONCATENATED MODULE: ./build/src/engine/wait.js
-/** Conditions with deadlines: log patterns (streamed, not polled) and HTTP answers on a port. */
-
-
-class WaitTimeout extends Error {
-}
-/** Resolves when `pattern` appears in the container's log; rejects if the log ends (container exit) or at the deadline. */
-async function waitForLog(engine, id, pattern, timeoutMs, what, signal) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    // `signal` ends the wait early (the caller gave up): it then rejects like a timeout.
-    const giveUp = () => controller.abort();
-    if (signal?.aborted)
-        controller.abort();
-    else
-        signal?.addEventListener('abort', giveUp, { once: true });
-    try {
-        // Opening the log stream is an engine call of its own: a hung engine is named as such, not as a missing pattern.
-        const stream = (await engine.call(`follow the log of ${what}`, () => engine.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, abortSignal: controller.signal }), Math.min(timeoutMs, engine_engine/* DEFAULT_CALL_TIMEOUT_MS */.MT)));
-        await new Promise((resolve, reject) => {
-            let seen = '';
-            const finish = (error) => {
-                stream.destroy?.();
-                if (error)
-                    reject(error);
-                else
-                    resolve();
-            };
-            stream.on('data', (chunk) => {
-                seen = (seen + chunk.toString('utf8')).slice(-65536);
-                if (pattern.test(seen))
-                    finish();
-            });
-            stream.on('end', () => finish(new Error(`${what}: the container stopped before its log showed /${pattern.source}/`)));
-            stream.on('error', (error) => finish(controller.signal.aborted ? new WaitTimeout(`${what}: /${pattern.source}/ did not appear in its log within ${timeoutMs / 1000} s`) : error));
-            controller.signal.addEventListener('abort', () => finish(new WaitTimeout(`${what}: /${pattern.source}/ did not appear in its log within ${timeoutMs / 1000} s`)));
-        });
-    }
-    catch (error) {
-        if (controller.signal.aborted && !(error instanceof WaitTimeout)) {
-            throw new WaitTimeout(`${what}: /${pattern.source}/ did not appear in its log within ${timeoutMs / 1000} s`);
-        }
-        throw error;
-    }
-    finally {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', giveUp);
-        controller.abort(); // closes the request if its call above ran out of time
-    }
-}
-/**
- * One HTTP probe: true when anything answers an HTTP request on 127.0.0.1:port. A bare
- * TCP accept is not enough, since Docker's port proxy accepts even when the container
- * does not listen (it then closes without a byte).
- */
-function httpAnswers(port, timeoutMs = 1000) {
-    return new Promise((resolve) => {
-        const socket = (0,external_node_net_.connect)({ host: '127.0.0.1', port });
-        const done = (ok) => {
-            clearTimeout(timer);
-            socket.destroy();
-            resolve(ok);
-        };
-        const timer = setTimeout(() => done(false), timeoutMs);
-        socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
-        socket.on('data', () => done(true));
-        socket.on('error', () => done(false));
-        socket.on('close', () => done(false));
-    });
-}
-/** Polls `check` with growing pauses (25 ms to `maxPauseMs`) until it returns a value or the deadline passes. */
-async function pollUntil(check, deadline, signal, maxPauseMs = 250) {
-    let pause = 25;
-    for (;;) {
-        const result = await check();
-        if (result !== undefined)
-            return result;
-        if (Date.now() >= deadline || signal?.aborted)
-            return undefined;
-        await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
-        pause = Math.min(pause * 2, maxPauseMs);
-    }
-}
-//# sourceMappingURL=wait.js.map
+// EXTERNAL MODULE: ./build/src/engine/wait.js
+var wait = __nccwpck_require__(24303);
 ;// CONCATENATED MODULE: ./build/src/nat/behaviours.js
 /** Per peer behind the router: the set of its mapped (source) ports, refreshed by its outbound traffic. */
 function mappingSet(peer) {
@@ -110386,7 +110302,7 @@ async function createRouter(engine, plan, router, networkIds, checkpoint, emulat
     }));
     checkpoint();
     await (0,resources/* startContainer */.YI)(engine, container.id, router.name);
-    await waitForLog(engine, container.id, new RegExp(ROUTER_READY_MARKER), ROUTER_READY_TIMEOUT_MS, router.name).catch(async (error) => {
+    await (0,wait/* waitForLog */.Jh)(engine, container.id, new RegExp(ROUTER_READY_MARKER), ROUTER_READY_TIMEOUT_MS, router.name).catch(async (error) => {
         throw new Error(`${router.name} did not come up: ${error.message}\n${await (0,resources/* logTail */.RB)(engine, container.id, 20)}`);
     });
     void plan;
@@ -110452,14 +110368,14 @@ async function waitReady(engine, state, deadline, signal) {
         return;
     }
     const logReady = node.readyLog
-        ? waitForLog(engine, id, new RegExp(node.readyLog), Math.max(1, deadline - Date.now()), "input 'ready-log'", signal).then(() => true, (error) => {
+        ? (0,wait/* waitForLog */.Jh)(engine, id, new RegExp(node.readyLog), Math.max(1, deadline - Date.now()), "input 'ready-log'", signal).then(() => true, (error) => {
             state.failure = error.message;
             return false;
         })
         : Promise.resolve(true);
     let lastInspect = 0;
-    const answered = await pollUntil(async () => {
-        if (await httpAnswers(port, 1000))
+    const answered = await (0,wait/* pollUntil */.g3)(async () => {
+        if (await (0,wait/* httpAnswers */.ee)(port, 1000))
             return true;
         // Whether it still runs: asked of the engine at most once a second, since the
         // engine is busy starting other nodes meanwhile.
@@ -111732,11 +111648,13 @@ const state = {
 /* harmony export */   T: () => (/* binding */ down)
 /* harmony export */ });
 /* harmony import */ var _engine_resources_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(40829);
-/* harmony import */ var _plan_labels_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(71914);
+/* harmony import */ var _engine_wait_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(24303);
+/* harmony import */ var _plan_labels_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(71914);
+
 
 
 async function down(engine, topologyId, known = {}) {
-    const filters = JSON.stringify((0,_plan_labels_js__WEBPACK_IMPORTED_MODULE_1__/* .topologyFilter */ .KT)(topologyId));
+    const filters = JSON.stringify((0,_plan_labels_js__WEBPACK_IMPORTED_MODULE_2__/* .topologyFilter */ .KT)(topologyId));
     const result = { containers: 0, networks: 0, volumes: 0, errors: [] };
     const attempt = async (what, fn) => {
         try {
@@ -111761,11 +111679,34 @@ async function down(engine, topologyId, known = {}) {
     result.containers = listed.filter((c) => removed[[...containerIds].indexOf(c.Id)]).length;
     const [networks, volumes] = await otherLists;
     const networkIds = new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])]);
-    const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => (0,_engine_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .removeNetwork */ .Zw)(engine, id))));
+    const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetworkWhenFree(engine, id))));
     result.networks = networks.filter((n) => nets[[...networkIds].indexOf(n.Id)]).length;
     const vols = await Promise.all((volumes.Volumes ?? []).map((v) => attempt(`volume ${v.Name}`, () => (0,_engine_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .removeVolume */ .L)(engine, v.Name))));
     result.volumes = vols.filter(Boolean).length;
     return result;
+}
+const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
+/**
+ * A busy engine can answer a container's removal before it has let go of the
+ * container's endpoint ("network ... has active endpoints", with no container attached
+ * any more): the network is then removed as soon as the engine lets go, within a deadline.
+ */
+async function removeNetworkWhenFree(engine, id) {
+    let busy;
+    const removed = await (0,_engine_wait_js__WEBPACK_IMPORTED_MODULE_1__/* .pollUntil */ .g3)(async () => {
+        try {
+            await (0,_engine_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .removeNetwork */ .Zw)(engine, id);
+            return true;
+        }
+        catch (error) {
+            if (!/active endpoints/i.test(error.message))
+                throw error;
+            busy = error;
+            return undefined;
+        }
+    }, Date.now() + NETWORK_RELEASE_TIMEOUT_MS);
+    if (!removed)
+        throw busy;
 }
 /** Topologies on the engine, by label: id -> name, owner, created, container count. */
 async function listTopologies(engine) {
@@ -112877,6 +112818,103 @@ async function removeVolume(engine, name) {
     }
 }
 //# sourceMappingURL=resources.js.map
+
+/***/ }),
+
+/***/ 24303:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Jh: () => (/* binding */ waitForLog),
+/* harmony export */   ee: () => (/* binding */ httpAnswers),
+/* harmony export */   g3: () => (/* binding */ pollUntil)
+/* harmony export */ });
+/* unused harmony export WaitTimeout */
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(77030);
+/* harmony import */ var _engine_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3896);
+/** Conditions with deadlines: log patterns (streamed, not polled) and HTTP answers on a port. */
+
+
+class WaitTimeout extends Error {
+}
+/** Resolves when `pattern` appears in the container's log; rejects if the log ends (container exit) or at the deadline. */
+async function waitForLog(engine, id, pattern, timeoutMs, what, signal) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    // `signal` ends the wait early (the caller gave up): it then rejects like a timeout.
+    const giveUp = () => controller.abort();
+    if (signal?.aborted)
+        controller.abort();
+    else
+        signal?.addEventListener('abort', giveUp, { once: true });
+    try {
+        // Opening the log stream is an engine call of its own: a hung engine is named as such, not as a missing pattern.
+        const stream = (await engine.call(`follow the log of ${what}`, () => engine.docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, abortSignal: controller.signal }), Math.min(timeoutMs, _engine_js__WEBPACK_IMPORTED_MODULE_1__/* .DEFAULT_CALL_TIMEOUT_MS */ .MT)));
+        await new Promise((resolve, reject) => {
+            let seen = '';
+            const finish = (error) => {
+                stream.destroy?.();
+                if (error)
+                    reject(error);
+                else
+                    resolve();
+            };
+            stream.on('data', (chunk) => {
+                seen = (seen + chunk.toString('utf8')).slice(-65536);
+                if (pattern.test(seen))
+                    finish();
+            });
+            stream.on('end', () => finish(new Error(`${what}: the container stopped before its log showed /${pattern.source}/`)));
+            stream.on('error', (error) => finish(controller.signal.aborted ? new WaitTimeout(`${what}: /${pattern.source}/ did not appear in its log within ${timeoutMs / 1000} s`) : error));
+            controller.signal.addEventListener('abort', () => finish(new WaitTimeout(`${what}: /${pattern.source}/ did not appear in its log within ${timeoutMs / 1000} s`)));
+        });
+    }
+    catch (error) {
+        if (controller.signal.aborted && !(error instanceof WaitTimeout)) {
+            throw new WaitTimeout(`${what}: /${pattern.source}/ did not appear in its log within ${timeoutMs / 1000} s`);
+        }
+        throw error;
+    }
+    finally {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', giveUp);
+        controller.abort(); // closes the request if its call above ran out of time
+    }
+}
+/**
+ * One HTTP probe: true when anything answers an HTTP request on 127.0.0.1:port. A bare
+ * TCP accept is not enough, since Docker's port proxy accepts even when the container
+ * does not listen (it then closes without a byte).
+ */
+function httpAnswers(port, timeoutMs = 1000) {
+    return new Promise((resolve) => {
+        const socket = (0,node_net__WEBPACK_IMPORTED_MODULE_0__.connect)({ host: '127.0.0.1', port });
+        const done = (ok) => {
+            clearTimeout(timer);
+            socket.destroy();
+            resolve(ok);
+        };
+        const timer = setTimeout(() => done(false), timeoutMs);
+        socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
+        socket.on('data', () => done(true));
+        socket.on('error', () => done(false));
+        socket.on('close', () => done(false));
+    });
+}
+/** Polls `check` with growing pauses (25 ms to `maxPauseMs`) until it returns a value or the deadline passes. */
+async function pollUntil(check, deadline, signal, maxPauseMs = 250) {
+    let pause = 25;
+    for (;;) {
+        const result = await check();
+        if (result !== undefined)
+            return result;
+        if (Date.now() >= deadline || signal?.aborted)
+            return undefined;
+        await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(0, deadline - Date.now()))));
+        pause = Math.min(pause * 2, maxPauseMs);
+    }
+}
+//# sourceMappingURL=wait.js.map
 
 /***/ }),
 

@@ -83031,6 +83031,7 @@ async function bringUp(engine, spec, opts) {
 ;// CONCATENATED MODULE: ./build/src/core/down.js
 
 
+
 async function down(engine, topologyId, known = {}) {
     const filters = JSON.stringify(labels_topologyFilter(topologyId));
     const result = { containers: 0, networks: 0, volumes: 0, errors: [] };
@@ -83057,11 +83058,34 @@ async function down(engine, topologyId, known = {}) {
     result.containers = listed.filter((c) => removed[[...containerIds].indexOf(c.Id)]).length;
     const [networks, volumes] = await otherLists;
     const networkIds = new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])]);
-    const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetwork(engine, id))));
+    const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetworkWhenFree(engine, id))));
     result.networks = networks.filter((n) => nets[[...networkIds].indexOf(n.Id)]).length;
     const vols = await Promise.all((volumes.Volumes ?? []).map((v) => attempt(`volume ${v.Name}`, () => removeVolume(engine, v.Name))));
     result.volumes = vols.filter(Boolean).length;
     return result;
+}
+const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
+/**
+ * A busy engine can answer a container's removal before it has let go of the
+ * container's endpoint ("network ... has active endpoints", with no container attached
+ * any more): the network is then removed as soon as the engine lets go, within a deadline.
+ */
+async function removeNetworkWhenFree(engine, id) {
+    let busy;
+    const removed = await pollUntil(async () => {
+        try {
+            await removeNetwork(engine, id);
+            return true;
+        }
+        catch (error) {
+            if (!/active endpoints/i.test(error.message))
+                throw error;
+            busy = error;
+            return undefined;
+        }
+    }, Date.now() + NETWORK_RELEASE_TIMEOUT_MS);
+    if (!removed)
+        throw busy;
 }
 /** Topologies on the engine, by label: id -> name, owner, created, container count. */
 async function listTopologies(engine) {

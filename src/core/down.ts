@@ -1,6 +1,7 @@
 /** teardown: remove everything that carries this topology's labels, plus any ids the record names. */
 import type { Engine } from '../engine/engine.js';
 import { removeContainer, removeNetwork, removeVolume } from '../engine/resources.js';
+import { pollUntil } from '../engine/wait.js';
 import { topologyFilter } from '../plan/labels.js';
 
 export interface DownResult {
@@ -37,11 +38,33 @@ export async function down(engine: Engine, topologyId: string, known: { containe
 
   const [networks, volumes] = await otherLists;
   const networkIds = new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])]);
-  const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetwork(engine, id))));
+  const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetworkWhenFree(engine, id))));
   result.networks = networks.filter((n) => nets[[...networkIds].indexOf(n.Id)]).length;
   const vols = await Promise.all((volumes.Volumes ?? []).map((v) => attempt(`volume ${v.Name}`, () => removeVolume(engine, v.Name))));
   result.volumes = vols.filter(Boolean).length;
   return result;
+}
+
+const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
+
+/**
+ * A busy engine can answer a container's removal before it has let go of the
+ * container's endpoint ("network ... has active endpoints", with no container attached
+ * any more): the network is then removed as soon as the engine lets go, within a deadline.
+ */
+async function removeNetworkWhenFree(engine: Engine, id: string): Promise<void> {
+  let busy: unknown;
+  const removed = await pollUntil(async () => {
+    try {
+      await removeNetwork(engine, id);
+      return true;
+    } catch (error) {
+      if (!/active endpoints/i.test((error as Error).message)) throw error;
+      busy = error;
+      return undefined;
+    }
+  }, Date.now() + NETWORK_RELEASE_TIMEOUT_MS);
+  if (!removed) throw busy;
 }
 
 /** Topologies on the engine, by label: id -> name, owner, created, container count. */
