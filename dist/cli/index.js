@@ -81911,7 +81911,11 @@ function processStart(pid) {
     const afterName = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return afterName[19];
 }
-function currentOwner(env = process.env, pid = process.ppid) {
+/** A process started in the background has init as its parent, which never exits: then the process itself owns. */
+function ownerPid() {
+    return process.ppid > 1 ? process.ppid : process.pid;
+}
+function currentOwner(env = process.env, pid = ownerPid()) {
     const owner = { host: (0,external_node_os_namespaceObject.hostname)(), boot: bootId(), pid, start: processStart(pid) };
     if (env.GITHUB_RUN_ID) {
         owner.run = env.GITHUB_RUN_ID;
@@ -82608,7 +82612,7 @@ class NotReadyError extends Error {
 }
 const ROUTER_READY_TIMEOUT_MS = 30_000;
 /** Bring-up stages, in order; a failure at any of them must still leave nothing after teardown. */
-const STAGES = (/* unused pure expression or super */ null && (['networks', 'routers', 'nodes', 'start', 'files', 'network-setup', 'readiness']));
+const STAGES = (/* unused pure expression or super */ null && (['networks', 'routers', 'nodes', 'files', 'start', 'network-setup', 'readiness']));
 class InjectedFault extends Error {
 }
 /**
@@ -82846,21 +82850,17 @@ async function apply(engine, plan, hooks, background) {
         checkpoint('nodes');
         const created = await engine.call(`create ${node.name}`, () => engine.docker.createContainer(nodeCreateOptions(plan, node)));
         state.id = created.id;
+        checkpoint('files');
+        if (node.files.length > 0)
+            await putFiles(engine, created.id, await tarOf(node.files), node.name);
         await binaryLoaded;
         checkpoint('start');
         await startContainer(engine, created.id, node.name);
-        // Its program waits for its network set-up (below), so its files can go in now: into a
-        // running container, which costs the engine less than a stopped one (no mount of its
-        // file system just for the copy), while the router gets ready.
-        checkpoint('files');
-        const filesCopied = node.files.length > 0 ? tarOf(node.files).then((tar) => putFiles(engine, created.id, tar, node.name)) : Promise.resolve();
-        filesCopied.catch(() => { }); // awaited through the helper's start below
         // Its published port is known once it runs: looked up while its network is set up.
         const port = hostPort(engine, created.id, node.wsPort);
         port.catch(() => { }); // awaited below
         // The helper is created now and started once the node's router is ready (its rules
-        // loaded; only then may the node's traffic take the route through it) and its files
-        // are in: the route it sets is what lets the node's program start.
+        // loaded): only then may the node's traffic take the route through it.
         const routerReady = node.routerKey ? routerIds.get(node.routerKey) : Promise.resolve();
         const helper = await runInNamespace(engine, {
             targetId: created.id,
@@ -82868,7 +82868,7 @@ async function apply(engine, plan, hooks, background) {
             script: nodeNetworkScript(node, nodeEmulationLines(plan, node, emulation)),
             labels: plan.labels,
             what: node.name,
-            startAfter: Promise.all([routerReady, filesCopied]).then(() => checkpoint('network-setup')),
+            startAfter: routerReady.then(() => checkpoint('network-setup')),
             removeInBackground: (removal) => background.push(removal),
         });
         if (helper.exitCode !== 0)

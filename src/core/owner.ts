@@ -39,7 +39,12 @@ export function processStart(pid: number): string | undefined {
   return afterName[19];
 }
 
-export function currentOwner(env: NodeJS.ProcessEnv = process.env, pid = process.ppid): Owner {
+/** A process started in the background has init as its parent, which never exits: then the process itself owns. */
+export function ownerPid(): number {
+  return process.ppid > 1 ? process.ppid : process.pid;
+}
+
+export function currentOwner(env: NodeJS.ProcessEnv = process.env, pid = ownerPid()): Owner {
   const owner: Owner = { host: hostname(), boot: bootId(), pid, start: processStart(pid) };
   if (env.GITHUB_RUN_ID) {
     owner.run = env.GITHUB_RUN_ID;
