@@ -136,15 +136,17 @@ function onSignal(signal: string) {
  * until the labels find nothing or a deadline passes. Returns what could not be removed.
  */
 async function cleanUp(engine: Engine): Promise<string[]> {
+  // An engine that went away (restarted meanwhile) is asked again until the deadline.
+  const gone = (count: Promise<number>) => count.then((n) => n === 0, () => false);
   await pollUntil(async () => {
     await Promise.allSettled([...inFlight]);
     for (const id of ourTopologies) {
       const result = await down(engine, id).catch((e: Error) => ({ containers: 0, networks: 0, volumes: 0, errors: [e.message] }));
-      if (result.errors.length === 0 && (await ourLeftovers(engine, id)) === 0) ourTopologies.delete(id);
+      if (result.errors.length === 0 && (await gone(ourLeftovers(engine, id)))) ourTopologies.delete(id);
     }
     for (const run of floorRuns) {
       await floorDown(engine.docker, run).catch(() => {});
-      if ((await floorLeftovers(engine.docker, run)) === 0) floorRuns.delete(run);
+      if (await gone(floorLeftovers(engine.docker, run))) floorRuns.delete(run);
     }
     return ourTopologies.size + floorRuns.size === 0 ? true : undefined;
   }, Date.now() + 60_000);
