@@ -18,10 +18,10 @@ import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { bringUp, hostRoutes, newTopologyId, ownerLabel, prepareImages } from '../src/core/bring-up.js';
 import { down } from '../src/core/down.js';
 import type { PhaseTimings, TopologyRecord } from '../src/core/record.js';
+import { collectDiagnostics } from '../src/diagnostics/collect.js';
 import { connectEngine, type Engine } from '../src/engine/engine.js';
 import { engineSubnets } from '../src/engine/resources.js';
 import { pollUntil } from '../src/engine/wait.js';
@@ -29,7 +29,7 @@ import { LABEL } from '../src/plan/labels.js';
 import { makePlan } from '../src/plan/plan.js';
 import { parseSpec } from '../src/spec/parse.js';
 import type { TopologySpec } from '../src/spec/types.js';
-import { floorCounts, floorDown, floorLeftovers, floorUp, type FloorCounts, type FloorShape } from './floor.js';
+import { floorCounts, floorDown, floorLeftovers, floorUp, removeAbandonedFloors, type FloorCounts, type FloorShape } from './floor.js';
 
 const ROOT = process.cwd();
 const TEST_PEER = join(ROOT, 'dist/test-peer/nat-net-test-peer.cjs');
@@ -167,27 +167,6 @@ function checkInterrupted(): void {
   if (interrupt.signal.aborted) throw new Error('interrupted');
 }
 
-// ---- diagnostics, when the module exists ------------------------------------------
-
-/** src/diagnostics/collect.ts: collectDiagnostics(engine, { topologyId, dir, record }). */
-type Collect = (engine: Engine, opts: { topologyId: string; dir: string; record: TopologyRecord }) => Promise<unknown>;
-
-/** src/diagnostics is built by another change; time its collect function when present. */
-async function findCollect(): Promise<{ collect?: Collect; why: string }> {
-  const candidates = ['collect.js', 'index.js'].map((f) => join(ROOT, 'build/src/diagnostics', f));
-  for (const file of candidates) {
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-    } catch {
-      continue;
-    }
-    const name = ['collectDiagnostics', 'collect'].find((n) => typeof mod[n] === 'function');
-    if (name) return { collect: mod[name] as Collect, why: `${name} from ${file}` };
-  }
-  return { why: 'n/a (diagnostics not available)' };
-}
-
 // ---- the contenders ----------------------------------------------------------------
 
 function specFor(peers: number, gateways: number): TopologySpec {
@@ -220,7 +199,7 @@ async function runOurs(
   opts: Options,
   peers: number,
   repeat: number,
-  extras: { memory: boolean; collect?: Collect },
+  extras: { memory: boolean; collect?: boolean },
   memory: MemorySample[],
 ): Promise<Run> {
   const spec = specFor(peers, opts.gateways);
@@ -246,7 +225,7 @@ async function runOurs(
       const dir = join(ROOT, 'build', 'bench-diagnostics', topologyId);
       const d0 = performance.now();
       try {
-        await extras.collect(engine, { topologyId, dir, record });
+        await collectDiagnostics(engine, { topologyId, dir, record });
         run.diagnosticsMs = performance.now() - d0;
       } catch (error) {
         run.diagnosticsError = (error as Error).message.split('\n')[0];
@@ -403,7 +382,7 @@ function growth(opts: Options, summary: SizeSummary[]): { from: number; to: numb
   return { from: from.peers, to: to.peers, note, up, down: dn };
 }
 
-function report(opts: Options, summary: SizeSummary[], memory: MemorySample[], diagnosticsWhy: string): string {
+function report(opts: Options, summary: SizeSummary[], memory: MemorySample[]): string {
   const lines: string[] = [];
   const head = ['peers', 'nodes', 'nets', 'ctrs', 'ours up', ...opts.floors.map((f) => `${f} up`), ...opts.floors.map((f) => `up/${f}`)];
   head.push('ours down', ...opts.floors.map((f) => `${f} down`), ...opts.floors.map((f) => `down/${f}`), 'diag', 'diag/up');
@@ -420,7 +399,7 @@ function report(opts: Options, summary: SizeSummary[], memory: MemorySample[], d
       sec(s.down.ours),
       ...opts.floors.map((f) => sec(s.down[f])),
       ...opts.floors.map((f) => ratio(s.down.ours, s.down[f])),
-      s.diagnosticsMs !== undefined ? sec(s.diagnosticsMs) : opts.diagnosticsSizes.includes(s.peers) ? diagnosticsWhy.startsWith('n/a') ? 'n/a' : 'failed' : '-',
+      s.diagnosticsMs !== undefined ? sec(s.diagnosticsMs) : opts.diagnosticsSizes.includes(s.peers) ? 'failed' : '-',
       s.diagnosticsToUp !== undefined ? s.diagnosticsToUp.toFixed(2) : '-',
     ]);
   }
@@ -435,7 +414,7 @@ function report(opts: Options, summary: SizeSummary[], memory: MemorySample[], d
     ...(opts.floors.includes('wired')
       ? ['wired: bare plus the shape: fixed addresses, routers also on their LAN, one 127.0.0.1 port per node, init.']
       : []),
-    `diag: ${diagnosticsWhy}${opts.diagnosticsSizes.length ? ` (timed at ${opts.diagnosticsSizes.join(', ')} peers)` : ''}.`,
+    `diag: collectDiagnostics (what the post step saves)${opts.diagnosticsSizes.length ? `, timed at ${opts.diagnosticsSizes.join(', ')} peers` : ''}.`,
     '',
   );
   const g = growth(opts, summary);
@@ -486,10 +465,11 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   const engine = await connectEngine();
-  const diagnostics = await findCollect();
+  const abandoned = await removeAbandonedFloors(engine.docker);
   const started = new Date();
   console.log(`nat-net bench ${benchId} on ${engine.describe}, ${cpus().length} CPUs, ${mib(totalmem())} MiB memory`);
-  console.log(`sizes ${opts.sizes.join(',')} peers x ${opts.repeats} repeats; contenders ours, ${opts.floors.join(', ')}; diagnostics: ${diagnostics.why}\n`);
+  console.log(`sizes ${opts.sizes.join(',')} peers x ${opts.repeats} repeats; contenders ours, ${opts.floors.join(', ')}; diagnostics for ${opts.diagnosticsSizes.join(',') || 'none'}\n`);
+  if (abandoned.length > 0) console.log(`removed the floors of earlier bench runs that were killed: ${abandoned.join(', ')}\n`);
 
   const runs: Run[] = [];
   const memory: MemorySample[] = [];
@@ -514,7 +494,7 @@ async function main(): Promise<number> {
                   opts,
                   peers,
                   repeat,
-                  { memory: repeat === 0, collect: opts.diagnosticsSizes.includes(peers) ? diagnostics.collect : undefined },
+                  { memory: repeat === 0, collect: opts.diagnosticsSizes.includes(peers) },
                   memory,
                 )
               : await runFloor(engine, opts, contender, peers, repeat);
@@ -546,7 +526,7 @@ async function main(): Promise<number> {
   }
 
   const summary = summarize(opts, runs);
-  console.log(`\n${report(opts, summary, memory, diagnostics.why)}`);
+  console.log(`\n${report(opts, summary, memory)}`);
   const result = {
     tool: 'nat-net bench',
     benchId,
@@ -559,7 +539,7 @@ async function main(): Promise<number> {
       bare: 'the same networks (same subnets) and long-lived containers (routers + nodes) created and started in parallel via dockerode, running sleep; removed the same way',
       wired: 'bare plus fixed addresses, each router connected to its LAN before start, one 127.0.0.1 published port per node, init',
       notInFloor: 'our per-node helper containers, the binary loader container and the binary volume',
-      diagnostics: diagnostics.why,
+      diagnostics: 'collectDiagnostics: logs, iptables counters, conntrack, routes of every container, written to a folder',
     },
     interrupted: interrupt.signal.aborted,
     notRemoved: left,

@@ -20,11 +20,15 @@
  * resources of the topology, and counting them would make the floor easier to meet.
  */
 import type Docker from 'dockerode';
+import { currentOwner, judgeOwner, parseOwner } from '../src/core/owner.js';
 import type { Plan } from '../src/plan/types.js';
 
 export const FLOOR_TOOL_LABEL = 'dev.nat-net.tool';
 export const FLOOR_TOOL = 'nat-net-bench-floor';
 export const FLOOR_RUN_LABEL = 'dev.nat-net-bench.run';
+/** The bench process that made a floor (host, boot, pid, start), so a later bench can remove the floors of one that was killed. */
+export const FLOOR_OWNER_LABEL = 'dev.nat-net-bench.owner';
+const OWNER = JSON.stringify(currentOwner({}, process.pid));
 
 export type FloorShape = 'bare' | 'wired';
 
@@ -54,7 +58,7 @@ export function floorFilter(runId: string): string {
  * is told of every create in flight, so an interrupt can wait for them before sweeping.
  */
 export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: FloorShape, track: (p: Promise<unknown>) => void = () => {}): Promise<void> {
-  const labels = { [FLOOR_TOOL_LABEL]: FLOOR_TOOL, [FLOOR_RUN_LABEL]: runId };
+  const labels = { [FLOOR_TOOL_LABEL]: FLOOR_TOOL, [FLOOR_RUN_LABEL]: runId, [FLOOR_OWNER_LABEL]: OWNER };
   const wired = shape === 'wired';
   const name = (n: string) => `${n}-floor`;
   const tracked = <T>(p: Promise<T>): Promise<T> => {
@@ -124,7 +128,10 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
 
 /** Removes every container, then every network, of this floor run, each group in parallel. */
 export async function floorDown(docker: Docker, runId: string): Promise<{ containers: number; networks: number }> {
-  const filters = floorFilter(runId);
+  return removeFloor(docker, floorFilter(runId));
+}
+
+async function removeFloor(docker: Docker, filters: string): Promise<{ containers: number; networks: number }> {
   const containers = await docker.listContainers({ all: true, filters });
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(ignoreGone)));
   const networks = await docker.listNetworks({ filters });
@@ -142,4 +149,18 @@ export async function floorLeftovers(docker: Docker, runId: string): Promise<num
 function ignoreGone(error: unknown): void {
   const status = (error as { statusCode?: number }).statusCode;
   if (status !== 404 && status !== 409) throw error;
+}
+
+/**
+ * Removes the floors of bench processes that are gone (killed before they could clean
+ * up), judged as the sweep judges topology owners. Returns the run ids removed.
+ */
+export async function removeAbandonedFloors(docker: Docker): Promise<string[]> {
+  const filters = JSON.stringify({ label: [`${FLOOR_TOOL_LABEL}=${FLOOR_TOOL}`] });
+  const [c, n] = await Promise.all([docker.listContainers({ all: true, filters }), docker.listNetworks({ filters })]);
+  const runs = new Map<string, string | undefined>();
+  for (const r of [...c, ...n]) runs.set(r.Labels?.[FLOOR_RUN_LABEL] ?? '', r.Labels?.[FLOOR_OWNER_LABEL]);
+  const abandoned = [...runs].filter(([run, owner]) => run !== '' && judgeOwner(parseOwner(owner)).gone).map(([run]) => run);
+  for (const run of abandoned) await floorDown(docker, run);
+  return abandoned;
 }

@@ -96,11 +96,20 @@ export async function readSysctl(t: TestTopology, containerId: string, name: str
   return r.output.trim();
 }
 
-/** The router's conntrack entries for UDP from `source` (private address) and local port, as conntrack -L prints them. */
+/**
+ * The router's conntrack entries for UDP from `source` (private address) and local port,
+ * as conntrack -L prints them. The whole UDP table is listed and filtered here (no
+ * kernel-side filter), and a look counts only when conntrack exits 0 and the number of
+ * entries it says it showed is the number printed: anything else is a failed look, not
+ * "no entry".
+ */
 export async function conntrackEntries(t: TestTopology, router: RouterRecord, source: string, sport: number): Promise<string[]> {
-  const r = await execIn(t, router.containerId, ['conntrack', '-L', '-p', 'udp', '--orig-src', source, '--sport', String(sport)]);
-  // conntrack exits 0 and prints a summary line on stderr; with no match some versions exit 1.
-  // No summary line means the look itself failed (a slow or broken exec): that is not "no entry".
-  if (!/flow entries have been shown/.test(r.output)) throw new Error(`conntrack gave no answer: ${r.output.slice(0, 200)}`);
-  return r.output.split('\n').filter((l) => l.startsWith('udp'));
+  const r = await execIn(t, router.containerId, ['conntrack', '-L', '-p', 'udp']);
+  const shown = /(\d+) flow entries have been shown/.exec(r.output);
+  const lines = r.output.split('\n').filter((l) => l.startsWith('udp'));
+  if (r.exitCode !== 0 || !shown || Number(shown[1]) !== lines.length) {
+    throw new Error(`conntrack gave no complete answer (exit ${r.exitCode}): ${r.output.slice(0, 300)}`);
+  }
+  // The first src= and sport= of a line are the original direction's.
+  return lines.filter((l) => /\ssrc=(\S+)/.exec(l)?.[1] === source && /\ssport=(\d+)/.exec(l)?.[1] === String(sport));
 }

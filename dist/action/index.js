@@ -109184,7 +109184,7 @@ exports.visitAsync = visitAsync;
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3894);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(78834);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(98959);
 /* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(84924);
 /* harmony import */ var _state_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(29049);
 /** One bundle for both stages, as the runner calls it twice: main, then post (post-if: always()). */
@@ -109276,7 +109276,7 @@ function readInputs() {
 
 /***/ }),
 
-/***/ 78834:
+/***/ 98959:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -109885,31 +109885,8 @@ function netemMissingError(input, needs, nothingChanged) {
     ].join('\n'));
 }
 //# sourceMappingURL=commands.js.map
-;// CONCATENATED MODULE: ./build/src/emulation/namespace.js
-
-
-async function runScript(engine, opts) {
-    const container = await engine.call(`create helper for ${opts.what}`, () => engine.docker.createContainer({
-        Image: opts.image,
-        Cmd: ['/bin/sh', '-c', opts.script],
-        Labels: { ...opts.labels, [plan_labels/* LABEL */.d_.role]: 'helper' },
-        HostConfig: {
-            NetworkMode: opts.networkMode,
-            CapDrop: ['ALL'],
-            CapAdd: ['NET_ADMIN'],
-            SecurityOpt: ['no-new-privileges'],
-        },
-    }));
-    try {
-        await (0,resources/* startContainer */.YI)(engine, container.id, `helper for ${opts.what}`);
-        const result = (await engine.call(`wait for helper of ${opts.what}`, (abortSignal) => container.wait({ abortSignal }), opts.timeoutMs ?? 30_000));
-        return { exitCode: result.StatusCode, output: await (0,resources/* logTail */.RB)(engine, container.id, 200) };
-    }
-    finally {
-        await (0,resources/* removeContainer */.od)(engine, container.id).catch(() => { });
-    }
-}
-//# sourceMappingURL=namespace.js.map
+// EXTERNAL MODULE: ./build/src/engine/helper.js
+var engine_helper = __nccwpck_require__(47846);
 ;// CONCATENATED MODULE: ./build/src/emulation/detect.js
 
 const NETEM_PROBE_SCRIPT = 'tc qdisc add dev lo root netem delay 1ms';
@@ -109928,7 +109905,7 @@ function netemVerdict(exitCode, output, image) {
 function hasNetem(engine, image, labels) {
     let answer = known.get(engine);
     if (!answer) {
-        answer = runScript(engine, { networkMode: 'none', image, script: NETEM_PROBE_SCRIPT, labels, what: 'the netem check' }).then((r) => netemVerdict(r.exitCode, r.output, image));
+        answer = (0,engine_helper/* runInNamespace */._)(engine, { image, script: NETEM_PROBE_SCRIPT, labels, what: 'the netem check', captureOutput: true }).then((r) => netemVerdict(r.exitCode, r.output, image));
         answer.catch(() => known.delete(engine));
         known.set(engine, answer);
     }
@@ -110051,8 +110028,6 @@ function emulationTable(record) {
     ];
 }
 //# sourceMappingURL=apply.js.map
-// EXTERNAL MODULE: ./build/src/engine/helper.js
-var engine_helper = __nccwpck_require__(47846);
 // EXTERNAL MODULE: ./build/src/engine/wait.js
 var wait = __nccwpck_require__(24303);
 ;// CONCATENATED MODULE: ./build/src/nat/behaviours.js
@@ -112443,6 +112418,7 @@ function abortableRequests(docker) {
     const dial = modem.dial.bind(modem);
     modem.dial = (options, callback) => dial({ ...options, abortSignal: options.abortSignal ?? callSignal.getStore() }, callback);
 }
+/** NAT_NET_TRACE_CALLS=1: every engine call, its start and its duration, on stderr (where bring-up time goes, call by call). */
 function makeCall(defaultMs) {
     return async function call(what, fn, ms = defaultMs) {
         const controller = new AbortController();
@@ -112453,11 +112429,14 @@ function makeCall(defaultMs) {
                 reject(new EngineError(`Docker engine call '${what}' did not answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`));
             }, ms);
         });
+        const t0 = Date.now();
         try {
             return await Promise.race([callSignal.run(controller.signal, () => fn(controller.signal)), deadline]);
         }
         finally {
             clearTimeout(timer);
+            if (process.env.NAT_NET_TRACE_CALLS === '1')
+                process.stderr.write(`nat-net trace: ${new Date(t0).toISOString()} ${Date.now() - t0} ms ${what}\n`);
         }
     };
 }
@@ -112507,16 +112486,22 @@ function isNotFound(error) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   _: () => (/* binding */ runInNamespace)
 /* harmony export */ });
-/* harmony import */ var _resources_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(40829);
+/* harmony import */ var _plan_labels_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(71914);
+/* harmony import */ var _resources_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(40829);
+/**
+ * A short-lived container in another container's network namespace, holding
+ * NET_ADMIN only for as long as its script runs. Nodes themselves get no capability.
+ */
+
 
 async function runInNamespace(engine, opts) {
     opts.startAfter?.catch(() => { }); // seen below, after the create; not an unhandled rejection meanwhile
     const container = await engine.call(`create helper for ${opts.what}`, () => engine.docker.createContainer({
         Image: opts.image,
         Cmd: ['/bin/sh', '-c', opts.script],
-        Labels: { ...opts.labels, 'dev.nat-net.role': 'helper' },
+        Labels: { ...opts.labels, [_plan_labels_js__WEBPACK_IMPORTED_MODULE_0__/* .LABEL */ .d_.role]: 'helper' },
         HostConfig: {
-            NetworkMode: `container:${opts.targetId}`,
+            NetworkMode: opts.targetId === undefined ? 'none' : `container:${opts.targetId}`,
             CapDrop: ['ALL'],
             CapAdd: ['NET_ADMIN'],
             SecurityOpt: ['no-new-privileges'],
@@ -112524,17 +112509,17 @@ async function runInNamespace(engine, opts) {
     }));
     try {
         await opts.startAfter;
-        await (0,_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .startContainer */ .YI)(engine, container.id, `helper for ${opts.what}`);
+        await (0,_resources_js__WEBPACK_IMPORTED_MODULE_1__/* .startContainer */ .YI)(engine, container.id, `helper for ${opts.what}`);
         const result = (await engine.call(`wait for helper of ${opts.what}`, (abortSignal) => container.wait({ abortSignal }), opts.timeoutMs ?? 30_000));
         const output = opts.captureOutput
-            ? await (0,_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .logTail */ .RB)(engine, container.id, 100_000)
+            ? await (0,_resources_js__WEBPACK_IMPORTED_MODULE_1__/* .logTail */ .RB)(engine, container.id, 100_000)
             : result.StatusCode === 0
                 ? ''
-                : await (0,_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .logTail */ .RB)(engine, container.id, 40);
+                : await (0,_resources_js__WEBPACK_IMPORTED_MODULE_1__/* .logTail */ .RB)(engine, container.id, 40);
         return { exitCode: result.StatusCode, output };
     }
     finally {
-        const removal = (0,_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .removeContainer */ .od)(engine, container.id).catch(() => { });
+        const removal = (0,_resources_js__WEBPACK_IMPORTED_MODULE_1__/* .removeContainer */ .od)(engine, container.id).catch(() => { });
         if (opts.removeInBackground)
             opts.removeInBackground(removal);
         else

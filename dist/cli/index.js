@@ -19868,7 +19868,7 @@ module.exports = {
 var errors = __nccwpck_require__(6656);
 var types = __nccwpck_require__(254);
 
-var Reader = __nccwpck_require__(1996);
+var Reader = __nccwpck_require__(9615);
 var Writer = __nccwpck_require__(9816);
 
 
@@ -19894,7 +19894,7 @@ for (var e in errors) {
 
 /***/ }),
 
-/***/ 1996:
+/***/ 9615:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -80614,7 +80614,7 @@ exports.visitAsync = visitAsync;
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7228);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1996);
 
 process.exitCode = await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .runCli */ .ak)(process.argv.slice(2));
 //# sourceMappingURL=index.js.map
@@ -80623,7 +80623,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7228:
+/***/ 1996:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -80698,6 +80698,7 @@ function abortableRequests(docker) {
     const dial = modem.dial.bind(modem);
     modem.dial = (options, callback) => dial({ ...options, abortSignal: options.abortSignal ?? callSignal.getStore() }, callback);
 }
+/** NAT_NET_TRACE_CALLS=1: every engine call, its start and its duration, on stderr (where bring-up time goes, call by call). */
 function makeCall(defaultMs) {
     return async function call(what, fn, ms = defaultMs) {
         const controller = new AbortController();
@@ -80708,11 +80709,14 @@ function makeCall(defaultMs) {
                 reject(new EngineError(`Docker engine call '${what}' did not answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`));
             }, ms);
         });
+        const t0 = Date.now();
         try {
             return await Promise.race([callSignal.run(controller.signal, () => fn(controller.signal)), deadline]);
         }
         finally {
             clearTimeout(timer);
+            if (process.env.NAT_NET_TRACE_CALLS === '1')
+                process.stderr.write(`nat-net trace: ${new Date(t0).toISOString()} ${Date.now() - t0} ms ${what}\n`);
         }
     };
 }
@@ -82124,31 +82128,46 @@ function netemMissingError(input, needs, nothingChanged) {
     ].join('\n'));
 }
 //# sourceMappingURL=commands.js.map
-;// CONCATENATED MODULE: ./build/src/emulation/namespace.js
+;// CONCATENATED MODULE: ./build/src/engine/helper.js
+/**
+ * A short-lived container in another container's network namespace, holding
+ * NET_ADMIN only for as long as its script runs. Nodes themselves get no capability.
+ */
 
 
-async function runScript(engine, opts) {
+async function runInNamespace(engine, opts) {
+    opts.startAfter?.catch(() => { }); // seen below, after the create; not an unhandled rejection meanwhile
     const container = await engine.call(`create helper for ${opts.what}`, () => engine.docker.createContainer({
         Image: opts.image,
         Cmd: ['/bin/sh', '-c', opts.script],
         Labels: { ...opts.labels, [LABEL.role]: 'helper' },
         HostConfig: {
-            NetworkMode: opts.networkMode,
+            NetworkMode: opts.targetId === undefined ? 'none' : `container:${opts.targetId}`,
             CapDrop: ['ALL'],
             CapAdd: ['NET_ADMIN'],
             SecurityOpt: ['no-new-privileges'],
         },
     }));
     try {
+        await opts.startAfter;
         await startContainer(engine, container.id, `helper for ${opts.what}`);
         const result = (await engine.call(`wait for helper of ${opts.what}`, (abortSignal) => container.wait({ abortSignal }), opts.timeoutMs ?? 30_000));
-        return { exitCode: result.StatusCode, output: await logTail(engine, container.id, 200) };
+        const output = opts.captureOutput
+            ? await logTail(engine, container.id, 100_000)
+            : result.StatusCode === 0
+                ? ''
+                : await logTail(engine, container.id, 40);
+        return { exitCode: result.StatusCode, output };
     }
     finally {
-        await removeContainer(engine, container.id).catch(() => { });
+        const removal = removeContainer(engine, container.id).catch(() => { });
+        if (opts.removeInBackground)
+            opts.removeInBackground(removal);
+        else
+            await removal;
     }
 }
-//# sourceMappingURL=namespace.js.map
+//# sourceMappingURL=helper.js.map
 ;// CONCATENATED MODULE: ./build/src/emulation/detect.js
 
 const NETEM_PROBE_SCRIPT = 'tc qdisc add dev lo root netem delay 1ms';
@@ -82167,7 +82186,7 @@ function netemVerdict(exitCode, output, image) {
 function hasNetem(engine, image, labels) {
     let answer = known.get(engine);
     if (!answer) {
-        answer = runScript(engine, { networkMode: 'none', image, script: NETEM_PROBE_SCRIPT, labels, what: 'the netem check' }).then((r) => netemVerdict(r.exitCode, r.output, image));
+        answer = runInNamespace(engine, { image, script: NETEM_PROBE_SCRIPT, labels, what: 'the netem check', captureOutput: true }).then((r) => netemVerdict(r.exitCode, r.output, image));
         answer.catch(() => known.delete(engine));
         known.set(engine, answer);
     }
@@ -82290,41 +82309,6 @@ function emulationTable(record) {
     ];
 }
 //# sourceMappingURL=apply.js.map
-;// CONCATENATED MODULE: ./build/src/engine/helper.js
-
-async function runInNamespace(engine, opts) {
-    opts.startAfter?.catch(() => { }); // seen below, after the create; not an unhandled rejection meanwhile
-    const container = await engine.call(`create helper for ${opts.what}`, () => engine.docker.createContainer({
-        Image: opts.image,
-        Cmd: ['/bin/sh', '-c', opts.script],
-        Labels: { ...opts.labels, 'dev.nat-net.role': 'helper' },
-        HostConfig: {
-            NetworkMode: `container:${opts.targetId}`,
-            CapDrop: ['ALL'],
-            CapAdd: ['NET_ADMIN'],
-            SecurityOpt: ['no-new-privileges'],
-        },
-    }));
-    try {
-        await opts.startAfter;
-        await startContainer(engine, container.id, `helper for ${opts.what}`);
-        const result = (await engine.call(`wait for helper of ${opts.what}`, (abortSignal) => container.wait({ abortSignal }), opts.timeoutMs ?? 30_000));
-        const output = opts.captureOutput
-            ? await logTail(engine, container.id, 100_000)
-            : result.StatusCode === 0
-                ? ''
-                : await logTail(engine, container.id, 40);
-        return { exitCode: result.StatusCode, output };
-    }
-    finally {
-        const removal = removeContainer(engine, container.id).catch(() => { });
-        if (opts.removeInBackground)
-            opts.removeInBackground(removal);
-        else
-            await removal;
-    }
-}
-//# sourceMappingURL=helper.js.map
 ;// CONCATENATED MODULE: external "node:net"
 const external_node_net_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 ;// CONCATENATED MODULE: ./build/src/engine/wait.js
@@ -83249,12 +83233,13 @@ async function locateLink(engine, topologyId, node) {
     };
 }
 async function readLinkState(engine, target) {
-    const result = await runScript(engine, {
-        networkMode: `container:${target.namespaceId}`,
+    const result = await runInNamespace(engine, {
+        targetId: target.namespaceId,
         image: target.image,
         script: READ_STATE_SCRIPT,
         labels: target.labels,
         what: `reading the link state of ${target.node}`,
+        captureOutput: true,
     });
     if (result.exitCode !== 0)
         throw new Error(`reading the link state of ${target.node} failed (exit ${result.exitCode}): ${result.output.trim()}`);
@@ -83268,8 +83253,8 @@ function changeScript(target, state, netem) {
     ].join('\n');
 }
 async function applyLinkState(engine, target, state, netem) {
-    const result = await runScript(engine, {
-        networkMode: `container:${target.namespaceId}`,
+    const result = await runInNamespace(engine, {
+        targetId: target.namespaceId,
         image: target.image,
         script: changeScript(target, state, netem),
         labels: target.labels,

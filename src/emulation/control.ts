@@ -6,6 +6,7 @@
  */
 import type Docker from 'dockerode';
 import type { Engine } from '../engine/engine.js';
+import { runInNamespace } from '../engine/helper.js';
 import { defaultImage } from '../engine/images.js';
 import { LABEL, topologyFilter } from '../plan/labels.js';
 import type { Labels } from '../plan/types.js';
@@ -13,7 +14,6 @@ import { InputError } from '../spec/errors.js';
 import { appendChange, type ChangeAction, type ChangeEntry } from './changes.js';
 import { PARTITION_MECHANISM, READ_STATE_SCRIPT, ifaceLookup, linkScript, mechanisms, netemMissingError } from './commands.js';
 import { hasNetem } from './detect.js';
-import { runScript } from './namespace.js';
 import { NO_EMULATION, decodeState, describeSettings, needsNetem, type LinkState } from './settings.js';
 
 export interface LinkTarget {
@@ -93,12 +93,13 @@ export async function locateLink(engine: Engine, topologyId: string, node: strin
 }
 
 export async function readLinkState(engine: Engine, target: LinkTarget): Promise<LinkState> {
-  const result = await runScript(engine, {
-    networkMode: `container:${target.namespaceId}`,
+  const result = await runInNamespace(engine, {
+    targetId: target.namespaceId,
     image: target.image,
     script: READ_STATE_SCRIPT,
     labels: target.labels,
     what: `reading the link state of ${target.node}`,
+    captureOutput: true,
   });
   if (result.exitCode !== 0) throw new Error(`reading the link state of ${target.node} failed (exit ${result.exitCode}): ${result.output.trim()}`);
   return decodeState(result.output) ?? { settings: { ...NO_EMULATION }, partitioned: false };
@@ -113,8 +114,8 @@ export function changeScript(target: LinkTarget, state: LinkState, netem: boolea
 }
 
 export async function applyLinkState(engine: Engine, target: LinkTarget, state: LinkState, netem: boolean): Promise<void> {
-  const result = await runScript(engine, {
-    networkMode: `container:${target.namespaceId}`,
+  const result = await runInNamespace(engine, {
+    targetId: target.namespaceId,
     image: target.image,
     script: changeScript(target, state, netem),
     labels: target.labels,

@@ -4,8 +4,8 @@
  * namespace (NetworkMode none): the host and every other namespace stay untouched.
  */
 import type { Engine } from '../engine/engine.js';
+import { runInNamespace } from '../engine/helper.js';
 import type { Labels } from '../plan/types.js';
-import { runScript } from './namespace.js';
 
 export const NETEM_PROBE_SCRIPT = 'tc qdisc add dev lo root netem delay 1ms';
 
@@ -24,7 +24,7 @@ export function netemVerdict(exitCode: number, output: string, image: string): b
 export function hasNetem(engine: Engine, image: string, labels: Labels): Promise<boolean> {
   let answer = known.get(engine);
   if (!answer) {
-    answer = runScript(engine, { networkMode: 'none', image, script: NETEM_PROBE_SCRIPT, labels, what: 'the netem check' }).then((r) =>
+    answer = runInNamespace(engine, { image, script: NETEM_PROBE_SCRIPT, labels, what: 'the netem check', captureOutput: true }).then((r) =>
       netemVerdict(r.exitCode, r.output, image),
     );
     answer.catch(() => known.delete(engine));

@@ -62,6 +62,7 @@ function abortableRequests(docker: Docker): void {
   modem.dial = (options, callback) => dial({ ...options, abortSignal: options.abortSignal ?? callSignal.getStore() }, callback);
 }
 
+/** NAT_NET_TRACE_CALLS=1: every engine call, its start and its duration, on stderr (where bring-up time goes, call by call). */
 function makeCall(defaultMs: number) {
   return async function call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, ms = defaultMs): Promise<T> {
     const controller = new AbortController();
@@ -72,10 +73,12 @@ function makeCall(defaultMs: number) {
         reject(new EngineError(`Docker engine call '${what}' did not answer within ${ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`));
       }, ms);
     });
+    const t0 = Date.now();
     try {
       return await Promise.race([callSignal.run(controller.signal, () => fn(controller.signal)), deadline]);
     } finally {
       clearTimeout(timer);
+      if (process.env.NAT_NET_TRACE_CALLS === '1') process.stderr.write(`nat-net trace: ${new Date(t0).toISOString()} ${Date.now() - t0} ms ${what}\n`);
     }
   };
 }

@@ -2,6 +2,7 @@
  * A short-lived container in another container's network namespace, holding
  * NET_ADMIN only for as long as its script runs. Nodes themselves get no capability.
  */
+import { LABEL } from '../plan/labels.js';
 import type { Labels } from '../plan/types.js';
 import { type Engine } from './engine.js';
 import { logTail, removeContainer, startContainer } from './resources.js';
@@ -14,7 +15,8 @@ export interface HelperResult {
 export async function runInNamespace(
   engine: Engine,
   opts: {
-    targetId: string;
+    /** The container whose network namespace the helper joins; none: a fresh, empty namespace. */
+    targetId?: string;
     image: string;
     script: string;
     labels: Labels;
@@ -41,9 +43,9 @@ export async function runInNamespace(
     engine.docker.createContainer({
       Image: opts.image,
       Cmd: ['/bin/sh', '-c', opts.script],
-      Labels: { ...opts.labels, 'dev.nat-net.role': 'helper' },
+      Labels: { ...opts.labels, [LABEL.role]: 'helper' },
       HostConfig: {
-        NetworkMode: `container:${opts.targetId}`,
+        NetworkMode: opts.targetId === undefined ? 'none' : `container:${opts.targetId}`,
         CapDrop: ['ALL'],
         CapAdd: ['NET_ADMIN'],
         SecurityOpt: ['no-new-privileges'],
