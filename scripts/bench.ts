@@ -351,8 +351,8 @@ function summarize(opts: Options, runs: Run[]): SizeSummary[] {
       nodes,
       networks: counts?.networks ?? peers + 1,
       floorContainers: counts?.containers ?? peers + nodes,
-      // routers + nodes + one helper per node + the binary loader
-      ourContainers: peers + nodes + nodes + 1,
+      // routers + nodes + one helper per gateway (the sizes' peers are all NATed) + the binary loader
+      ourContainers: peers + nodes + opts.gateways + 1,
       runs: ours.length,
       failedRuns: runs.filter((r) => r.peers === peers && r.error).length,
       up,
@@ -408,7 +408,7 @@ function report(opts: Options, summary: SizeSummary[], memory: MemorySample[]): 
   if (failed.length > 0) lines.push(`Left out of the medians, failed runs: ${failed.map((s) => `${s.failedRuns} at ${s.peers} peers`).join(', ')} (see the run lines above).`, '');
   lines.push(
     'nets/ctrs: networks and long-lived containers of the topology (the floor creates exactly these).',
-    '  Ours also runs one short-lived helper container per node and one loader container, and makes one volume.',
+    '  Ours also runs one short-lived helper container per gateway and one loader container, and makes one volume.',
     "ours up: from the first call (image check, subnet listing, plan) until every node's WebSocket port answers HTTP.",
     'bare: the floor - the same networks and containers, created and started in parallel, running sleep.',
     ...(opts.floors.includes('wired')
@@ -538,7 +538,7 @@ async function main(): Promise<number> {
       down: 'teardown by label until the engine answers for every removal',
       bare: 'the same networks (same subnets) and long-lived containers (routers + nodes) created and started in parallel via dockerode, running sleep; removed the same way',
       wired: 'bare plus fixed addresses, each router connected to its LAN before start, one 127.0.0.1 published port per node, init',
-      notInFloor: 'our per-node helper containers, the binary loader container and the binary volume',
+      notInFloor: "our helper containers (one per node on the public network), the binary loader container and the binary volume",
       diagnostics: 'collectDiagnostics: logs, iptables counters, conntrack, routes of every container, written to a folder',
     },
     interrupted: interrupt.signal.aborted,

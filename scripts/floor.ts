@@ -10,14 +10,16 @@
  *          one network (a router on the public one, a node on its own), nothing else.
  *          This is the issue's floor: the same number of networks and containers.
  * - wired: the bare floor plus what the topology's shape itself asks of the engine:
- *          fixed addresses, each router also connected to its LAN before start, each
- *          node publishing one port on 127.0.0.1, an init process. Still no files, no
+ *          fixed addresses, LANs whose bridge has no address, each router also
+ *          connected to its LAN before start, one port per node published on 127.0.0.1
+ *          (a NATed peer's by its router), an init process. Still no files, no
  *          helper, no program, no readiness. It separates "the engine's cost of this
  *          shape" from "our own overhead" in the bench table.
  *
- * Not counted in either: our short-lived per-node helper containers, the binary
- * loader container and the binary volume. They are our way of doing the work, not
- * resources of the topology, and counting them would make the floor easier to meet.
+ * Not counted in either: our short-lived helper containers (one per node on the
+ * public network), the binary loader container and the binary volume. They are our
+ * way of doing the work, not resources of the topology, and counting them would make
+ * the floor easier to meet.
  */
 import type Docker from 'dockerode';
 import { currentOwner, judgeOwner, parseOwner } from '../src/core/owner.js';
@@ -74,8 +76,15 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
           Name: name(network.name),
           Driver: 'bridge',
           Labels: labels,
-          IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.bridgeAddress }] },
-          ...(wired ? { Options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' } } : {}),
+          IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.gateway }] },
+          ...(wired
+            ? {
+                Options: {
+                  'com.docker.network.bridge.enable_ip_masquerade': 'false',
+                  ...(network.hostHoldsGateway ? {} : { 'com.docker.network.bridge.inhibit_ipv4': 'true' }),
+                },
+              }
+            : {}),
         }),
       );
       networkIds.set(network.name, created.id);
@@ -90,7 +99,8 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
         Image: router.image,
         Cmd: ['sleep', 'infinity'],
         Labels: labels,
-        HostConfig: { NetworkMode: network, ...(wired ? { Init: true } : {}) },
+        ...(wired ? { ExposedPorts: Object.fromEntries(router.wsForwards.map((f) => [`${f.routerPort}/tcp`, {}])) } : {}),
+        HostConfig: { NetworkMode: network, ...(wired ? { Init: true, PortBindings: loopback(router.wsForwards.map((f) => f.routerPort)) } : {}) },
         ...(wired ? { NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: router.publicAddress } } } } } : {}),
       }),
     );
@@ -98,7 +108,7 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
       await tracked(
         docker.getNetwork(networkIds.get(router.privateNetwork)!).connect({
           Container: container.id,
-          EndpointConfig: { IPAMConfig: { IPv4Address: router.privateAddress } },
+          EndpointConfig: { IPAMConfig: { IPv4Address: router.lanEndpointAddress } },
         }),
       );
     }
@@ -106,24 +116,26 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
   });
   const nodes = plan.nodes.map(async (node) => {
     const network = name(node.network);
-    const port = `${node.wsPort}/tcp`;
+    // A NATed peer's port is published by its router (above); a public node publishes its own.
+    const ports = node.routerKey ? [] : [node.wsPort];
     const container = await tracked(
       docker.createContainer({
         name: name(node.name),
         Image: node.image,
         Cmd: ['sleep', 'infinity'],
         Labels: labels,
-        ...(wired ? { ExposedPorts: { [port]: {} } } : {}),
-        HostConfig: {
-          NetworkMode: network,
-          ...(wired ? { Init: true, PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] } } : {}),
-        },
+        ...(wired ? { ExposedPorts: Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}])) } : {}),
+        HostConfig: { NetworkMode: network, ...(wired ? { Init: true, PortBindings: loopback(ports) } : {}) },
         ...(wired ? { NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: node.address } } } } } : {}),
       }),
     );
     await tracked(container.start());
   });
   await Promise.all([...routers, ...nodes]);
+}
+
+function loopback(ports: number[]): Record<string, { HostIp: string; HostPort: string }[]> {
+  return Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
 }
 
 /** Removes every container, then every network, of this floor run, each group in parallel. */

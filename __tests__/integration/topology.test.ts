@@ -15,6 +15,7 @@ import { LABEL } from '../../src/plan/labels.js';
 import { contains, formatCidr, overlaps, parseCidr, parseIpv4, type Cidr } from '../../src/plan/subnets.js';
 import type { Plan } from '../../src/plan/types.js';
 import { parseSpec, type RawInputs } from '../../src/spec/parse.js';
+import { execIn } from './nat-support.js';
 import {
   bringUpForTest,
   bringUpProbes,
@@ -22,6 +23,7 @@ import {
   eventually,
   labelledResources,
   nodeProbe,
+  probeAt,
   ROOT,
   startPublicHost,
   status,
@@ -74,6 +76,30 @@ async function attemptBringUp(inputs: RawInputs): Promise<{ topologyId: string; 
   } catch (error) {
     return { topologyId, plans, error: error as Error };
   }
+}
+
+/**
+ * A datagram sent from inside a container (docker exec, not its HTTP control: a NATed
+ * peer's control path runs through its router, which these tests stop).
+ */
+async function sendFrom(t: TestTopology, containerId: string, to: string, data: string, count = 1, gapMs = 0): Promise<void> {
+  const [host, port] = to.split(':');
+  const script =
+    "const s = require('dgram').createSocket('udp4'); let i = 0;" +
+    `const next = () => { if (i === ${count}) return s.close(); const d = ${count} > 1 ? '${data}#' + i : '${data}'; i++;` +
+    ` s.send(d, ${Number(port)}, '${host}', () => setTimeout(next, ${gapMs})); }; next();`;
+  const r = await execIn(t, containerId, ['node', '-e', script]);
+  assert.equal(r.exitCode, 0, r.output);
+}
+
+/** A NATed peer's probe at its router's current host port (a restarted router publishes on new ports). */
+async function currentProbe(t: TestTopology, key: string): Promise<Probe> {
+  const n = node(t, key);
+  const forward = t.plan.routers.find((r) => r.name === n.router!.name)!.wsForwards.find((f) => f.peerKey === key)!;
+  const info = await inspectContainer(t.engine, n.router!.containerId);
+  const hostPort = Number(info.NetworkSettings.Ports?.[`${forward.routerPort}/tcp`]?.[0]?.HostPort);
+  assert.ok(hostPort > 0, `${n.router!.name} publishes no port for ${key}`);
+  return probeAt(hostPort, n.address, n.containerId);
 }
 
 /** After a restart: the router printed its ready marker a second time, so its rules are loaded. */
@@ -165,25 +191,28 @@ describe('a topology of 1 gateway and 2 peers running the stand-in peer', () => 
     }
   });
 
-  it("d: the host reaches each node's WebSocket port on 127.0.0.1 only", { timeout: TEST_TIMEOUT_MS }, async () => {
-    for (const n of t.record.nodes) {
-      const info = await inspectContainer(t.engine, n.containerId);
+  it("d: the host reaches each node's WebSocket port on 127.0.0.1 only (a NATed peer's through its router)", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const published = async (id: string) => {
+      const info = await inspectContainer(t.engine, id);
       const ports = info.NetworkSettings.Ports ?? {};
-      const bindings = Object.values(ports).flatMap((b) => b ?? []);
-      assert.ok(bindings.length >= 1, `${n.key} publishes nothing`);
-      for (const b of bindings) assert.equal(b.HostIp, '127.0.0.1', `${n.key} binds ${b.HostIp}:${b.HostPort}`);
-      assert.deepEqual(Object.keys(ports).filter((p) => (ports[p] ?? []).length > 0), ['9000/tcp']);
-      assert.equal(Number(ports['9000/tcp']![0].HostPort), n.wsHostPort);
-      for (const b of info.HostConfig.PortBindings?.['9000/tcp'] ?? []) assert.equal(b.HostIp, '127.0.0.1');
+      for (const b of Object.values(ports).flatMap((x) => x ?? [])) assert.equal(b.HostIp, '127.0.0.1', `${info.Name} binds ${b.HostIp}:${b.HostPort}`);
+      for (const b of Object.values(info.HostConfig.PortBindings ?? {}).flatMap((x) => (x ?? []) as { HostIp: string }[])) assert.equal(b.HostIp, '127.0.0.1');
+      return Object.fromEntries(Object.entries(ports).filter(([, b]) => (b ?? []).length > 0).map(([p, b]) => [p, Number(b![0].HostPort)]));
+    };
+    for (const n of t.record.nodes) {
+      if (n.router) {
+        // The peer publishes nothing (the host is not on its LAN); its router publishes its forward port.
+        assert.deepEqual(await published(n.containerId), {}, `${n.key} publishes a port`);
+        const routerPorts = await published(n.router.containerId);
+        assert.deepEqual(Object.values(routerPorts), [n.wsHostPort], `${n.router.name}: ${JSON.stringify(routerPorts)}`);
+      } else {
+        assert.deepEqual(await published(n.containerId), { '9000/tcp': n.wsHostPort });
+      }
       assert.equal(n.wsUrl.startsWith(`ws://127.0.0.1:${n.wsHostPort}/`), true, n.wsUrl);
       const response = await fetch(`http://127.0.0.1:${n.wsHostPort}/status`, { signal: AbortSignal.timeout(10_000) });
       assert.equal(response.status, 200);
       const body = (await response.json()) as { role: string };
       assert.equal(body.role, n.role);
-    }
-    for (const r of t.record.routers) {
-      const info = await inspectContainer(t.engine, r.containerId);
-      assert.deepEqual(Object.values(info.NetworkSettings.Ports ?? {}).flat().filter(Boolean), [], `${r.name} publishes a port`);
     }
   });
 });
@@ -217,7 +246,7 @@ describe('a topology of 1 gateway and 2 peers running the UDP probe', () => {
 
   it('b: with its router down a peer reaches nobody; with the router back it does', { timeout: TEST_TIMEOUT_MS }, async () => {
     const e = t.engine;
-    const peer = nodeProbe(t, 'peer-0');
+    const peerId = node(t, 'peer-0').containerId;
     const routerId = node(t, 'peer-0').router!.containerId;
     const router = e.docker.getContainer(routerId);
     await host.post('/bind', { port: 5100 });
@@ -225,7 +254,7 @@ describe('a topology of 1 gateway and 2 peers running the UDP probe', () => {
     await router.kill();
     await eventually('the router stopped', async () => ((await inspectContainer(e, routerId)).State.Running ? undefined : true), DEADLINE_MS);
     try {
-      await peer.post('/send', { from: 4100, to: `${host.address}:5100`, data: 'router-down' });
+      await sendFrom(t, peerId, `${host.address}:5100`, 'router-down');
       // Longer than the neighbour table holds a packet while it looks for the router (3 s).
       await never('a datagram through a stopped router', async () => (await receivedOn(host, 5100)).length > 0, 5000);
     } finally {
@@ -237,7 +266,7 @@ describe('a topology of 1 gateway and 2 peers running the UDP probe', () => {
     const got = await eventually(
       'a control datagram after the router is back',
       async () => {
-        await peer.post('/send', { from: 4100, to: `${host.address}:5100`, data: `control-${n++}` });
+        await sendFrom(t, peerId, `${host.address}:5100`, `control-${n++}`);
         const r = await receivedOn(host, 5100);
         return r.some((x) => x.data.startsWith('control-')) ? r : undefined;
       },
@@ -245,6 +274,8 @@ describe('a topology of 1 gateway and 2 peers running the UDP probe', () => {
     );
     assert.ok(!got.some((x) => x.data === 'router-down'), 'the datagram sent while the router was down arrived later');
     assert.equal(got.find((x) => x.data.startsWith('control-'))!.from.split(':')[0], node(t, 'peer-0').router!.publicAddress);
+    // Its WebSocket path is back too, through the router's new host port.
+    assert.deepEqual(await (await currentProbe(t, 'peer-0')).post('/bind', { port: 4100 }), { port: 4100 });
   });
 
   it(
@@ -256,21 +287,21 @@ describe('a topology of 1 gateway and 2 peers running the UDP probe', () => {
     },
     async () => {
       const e = t.engine;
-      const peer = nodeProbe(t, 'peer-1');
+      const peerId = node(t, 'peer-1').containerId;
       const routerId = node(t, 'peer-1').router!.containerId;
       const router = e.docker.getContainer(routerId);
       await host.post('/bind', { port: 5300 });
       await router.kill();
       await eventually('the router stopped', async () => ((await inspectContainer(e, routerId)).State.Running ? undefined : true), DEADLINE_MS);
       // A steady stream from one socket across the restart: 300 datagrams, 10 ms apart.
-      const burst = peer.post('/send', { from: 4300, to: `${host.address}:5300`, data: 'burst', count: 300, gapMs: 10 });
+      const burst = sendFrom(t, peerId, `${host.address}:5300`, 'burst', 300, 10);
       try {
         await router.start();
       } finally {
         await burst;
       }
       await routerReadyAgain(routerId);
-      await peer.post('/send', { from: 4300, to: `${host.address}:5300`, data: 'after-ready' });
+      await sendFrom(t, peerId, `${host.address}:5300`, 'after-ready');
       const got = await eventually('datagrams through the restarted router', async () => {
         const r = await receivedOn(host, 5300);
         return r.some((x) => x.data === 'after-ready') ? r : undefined;
@@ -280,9 +311,36 @@ describe('a topology of 1 gateway and 2 peers running the UDP probe', () => {
     },
   );
 
+  it("d: a NATed peer's WebSocket forward answers the host alone, not any node on the public network", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const router = node(t, 'peer-0').router!;
+    const forwardPort = t.plan.routers.find((r) => r.name === router.name)!.wsForwards[0].routerPort;
+    // The host, straight to the router's forward port (a container of this test): peer-0's probe answers.
+    const direct = await fetch(`http://${router.publicAddress}:${forwardPort}/nowhere`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(direct.status, 404);
+    assert.deepEqual(await direct.json(), { error: 'not found' });
+    /** A TCP connect from inside a container of the topology: 'open', 'timeout' or an error code. */
+    const connectFrom = async (id: string, address: string, port: number): Promise<string> => {
+      const script =
+        `const s = require('net').connect({ host: '${address}', port: ${port}, timeout: 2000 });` +
+        "s.on('connect', () => { console.log('open'); process.exit(0); });" +
+        "s.on('timeout', () => { console.log('timeout'); process.exit(0); });" +
+        "s.on('error', (e) => { console.log(e.code); process.exit(0); });";
+      const r = await execIn(t, id, ['node', '-e', script]);
+      assert.equal(r.exitCode, 0, r.output);
+      return r.output.trim();
+    };
+    // The connect itself works from there: the gateway's own WebSocket port answers a public host.
+    assert.equal(await connectFrom(host.id, node(t, 'gateway-0').address, 9000), 'open');
+    // But the router's forward does not: from a public host, from the gateway, from another peer.
+    assert.notEqual(await connectFrom(host.id, router.publicAddress, forwardPort), 'open', 'a public host reached the forward');
+    assert.notEqual(await connectFrom(node(t, 'gateway-0').containerId, router.publicAddress, forwardPort), 'open', 'the gateway reached the forward');
+    assert.notEqual(await connectFrom(node(t, 'peer-1').containerId, router.publicAddress, forwardPort), 'open', 'peer-1 reached the forward');
+  });
+
   it("b: a datagram from peer-0 to peer-1's private address never arrives", { timeout: TEST_TIMEOUT_MS }, async () => {
-    const peer0 = nodeProbe(t, 'peer-0');
-    const peer1 = nodeProbe(t, 'peer-1');
+    // The routers were restarted above: their forwards are on new host ports.
+    const peer0 = await currentProbe(t, 'peer-0');
+    const peer1 = await currentProbe(t, 'peer-1');
     const router1 = node(t, 'peer-1').router!.publicAddress;
     // peer-1 opens a mapping to the host, and shows its socket receives (the host's echo comes back).
     await host.post('/echo', { port: 5200 });

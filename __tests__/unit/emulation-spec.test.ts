@@ -164,12 +164,15 @@ function plan(s: TopologySpec) {
 describe('the plan: where each setting lands', () => {
   it('NATed peers on their router, gateways and public peers on their own interface with the host path exempt', () => {
     const p = plan(spec({ 'loss-percent': '10', rate: '1mbit' }));
-    const bridge = p.networks.find((n) => n.kind === 'public')!.bridgeAddress;
+    const bridge = p.networks.find((n) => n.kind === 'public')!.gateway;
     for (const router of p.routers) {
       assert.deepEqual(router.emulation?.settings, { ...NO_EMULATION, lossPercent: 10, rateBitsPerSecond: 1_000_000 });
       const lines = routerEmulationLines(router, { netem: false }).join('\n');
       assert.match(lines, /tc qdisc replace dev "\$PUB" parent 1:3 tbf rate 1mbit/);
-      assert.doesNotMatch(lines, /-d \S+\/32 .* -j RETURN/);
+      // Only the host's WebSocket connections (forwarded through the router) pass unshaped.
+      assert.equal(router.hostAddress, bridge);
+      assert.deepEqual(lines.match(/-d \S+\/32 .* -j RETURN/g), [`-d ${bridge}/32 -m comment --comment "nat-net: the host path is not shaped" -j RETURN`]);
+      assert.match(lines, new RegExp(`u32 match ip dst ${bridge.replace(/\./g, '\\.')}/32 flowid 1:1`));
     }
     const peer0 = p.nodes.find((n) => n.key === 'peer-0')!;
     assert.deepEqual(nodeEmulationLines(p, peer0, { netem: false }), [], 'a NATed peer is shaped by its router, not in its own namespace');

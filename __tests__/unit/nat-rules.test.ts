@@ -11,6 +11,9 @@ import type { RouterPlan } from '../../src/plan/types.js';
 const PUB = '10.200.3.10';
 const LAN = ['10.201.7.100', '10.201.7.101'];
 
+/** The host's address on the public network (its bridge). */
+const HOST = '10.200.0.1';
+
 function router(nat: RouterPlan['nat'], overrides: Partial<RouterPlan> = {}): RouterPlan {
   return {
     key: 'router-0',
@@ -22,8 +25,11 @@ function router(nat: RouterPlan['nat'], overrides: Partial<RouterPlan> = {}): Ro
     publicAddress: PUB,
     privateNetwork: 'nn-x-lan-0',
     privateAddress: '10.201.7.1',
+    lanEndpointAddress: '10.201.7.2',
     privateSubnet: '10.201.7.0/24',
+    hostAddress: HOST,
     peerAddresses: LAN,
+    wsForwards: LAN.map((peerAddress, k) => ({ peerKey: `peer-${k}`, peerAddress, peerPort: 9000, routerPort: 29000 + k })),
     hairpin: false,
     labels: {},
     ...overrides,

@@ -111,17 +111,36 @@ describe('plan: addresses and routes', () => {
       assert.equal(node.publicAddress, router.publicAddress);
       assert.ok(contains(parseCidr(router.privateSubnet), parseIpv4(node.address)));
       assert.ok(router.peerAddresses.includes(node.address));
-      // The wait script compares /proc/net/route with this; the helper sets the same route.
+      // The wait script compares /proc/net/route with this; the engine sets it as the LAN's gateway.
       assert.equal(node.env.NAT_NET_DEFAULT_ROUTE, procRouteHex(router.privateAddress));
-      assert.match(nodeNetworkScript(node), new RegExp(`^ip route replace default via ${router.privateAddress.replace(/\./g, '\\.')}$`, 'm'));
+      const lan = p.networks.find((n) => n.name === node.network)!;
+      assert.equal(lan.gateway, router.privateAddress);
+      assert.equal(lan.hostHoldsGateway, false, 'the host must not hold the peers\' gateway');
+      assert.notEqual(router.lanEndpointAddress, router.privateAddress);
+      assert.ok(contains(parseCidr(router.privateSubnet), parseIpv4(router.lanEndpointAddress)));
+      // Its WebSocket port is published through its router.
+      const forward = router.wsForwards.find((f) => f.peerKey === node.key)!;
+      assert.deepEqual([forward.peerAddress, forward.peerPort, forward.routerPort], [node.address, node.wsPort, node.wsRouterPort]);
+      assert.equal(router.hostAddress, pub.gateway);
     }
+  });
+
+  it("names every LAN so that it sorts after the public network (the engine's tie-break for a router's gateway network)", () => {
+    const lans = p.networks.filter((n) => n.kind === 'private');
+    assert.ok(lans.length > 0);
+    for (const lan of lans) assert.ok(lan.name > pub.name, `${lan.name} sorts before ${pub.name}`);
+    // Two-digit router indexes too.
+    const big = plan(spec({ peers: peers(Array.from({ length: 12 }, () => 'symmetric' as const)) }));
+    const bigPub = big.networks.find((n) => n.kind === 'public')!.name;
+    for (const lan of big.networks.filter((n) => n.kind === 'private')) assert.ok(lan.name > bigPub, lan.name);
   });
 
   it('gateways have no default route at all', () => {
     for (const node of p.nodes.filter((n) => n.role === 'gateway')) {
       assert.equal(node.env.NAT_NET_DEFAULT_ROUTE, 'none');
-      assert.doesNotMatch(nodeNetworkScript(node), /route (replace|add) default/);
-      assert.match(nodeNetworkScript(node), /ip route del default/);
+      assert.doesNotMatch(nodeNetworkScript(), /route (replace|add) default/);
+      assert.match(nodeNetworkScript(), /ip route del default/);
+      assert.equal(node.wsRouterPort, undefined);
     }
   });
 
@@ -130,17 +149,20 @@ describe('plan: addresses and routes', () => {
     assert.equal(publicAddresses.length, 5);
     assert.equal(new Set(publicAddresses.map(slash24)).size, 5);
     for (const a of publicAddresses) assert.ok(contains(parseCidr(pub.subnet), parseIpv4(a)), `${a} outside ${pub.subnet}`);
-    assert.ok(!publicAddresses.includes(pub.bridgeAddress));
+    assert.ok(!publicAddresses.includes(pub.gateway));
   });
 
-  it("keeps Docker's spare range (test hosts) and the bridge addresses clear of planned addresses", () => {
+  it("keeps Docker's spare range (test hosts) and the gateways clear of the addresses the engine assigns", () => {
     const auto = parseCidr(pub.autoRange!);
-    const all = [...p.nodes.map((n) => n.address), ...p.routers.flatMap((r) => [r.publicAddress, r.privateAddress])];
-    for (const a of all) assert.ok(!contains(auto, parseIpv4(a)), `${a} is in the auto range ${pub.autoRange}`);
+    // What the engine assigns: nodes, routers' public and LAN endpoints (a LAN's gateway is taken by its router itself).
+    const assigned = [...p.nodes.map((n) => n.address), ...p.routers.flatMap((r) => [r.publicAddress, r.lanEndpointAddress])];
+    assert.equal(new Set(assigned).size, assigned.length, 'an address is assigned twice');
+    for (const a of assigned) assert.ok(!contains(auto, parseIpv4(a)), `${a} is in the auto range ${pub.autoRange}`);
     for (const net of p.networks) {
-      assert.ok(contains(parseCidr(net.subnet), parseIpv4(net.bridgeAddress)));
-      assert.ok(!all.includes(net.bridgeAddress), `${net.bridgeAddress} is both a bridge and a container`);
+      assert.ok(contains(parseCidr(net.subnet), parseIpv4(net.gateway)));
+      assert.ok(!assigned.includes(net.gateway), `${net.gateway} is both a gateway and an assigned address`);
     }
+    for (const r of p.routers) assert.equal(p.networks.find((n) => n.name === r.privateNetwork)!.gateway, r.privateAddress);
   });
 
   it('allocates around subnets already taken on the engine', () => {

@@ -7,6 +7,9 @@ import type { RouterPlan } from '../../src/plan/types.js';
 const PUB = '10.200.1.10';
 const PEERS = ['10.201.0.100', '10.201.0.101'];
 
+/** The host's address on the public network (its bridge). */
+const HOST = '10.200.0.1';
+
 function router(nat: RouterPlan['nat'], overrides: Partial<RouterPlan> = {}): RouterPlan {
   return {
     key: 'router-0',
@@ -18,8 +21,11 @@ function router(nat: RouterPlan['nat'], overrides: Partial<RouterPlan> = {}): Ro
     publicAddress: PUB,
     privateNetwork: 'nn-t-000001-lan-0',
     privateAddress: '10.201.0.1',
+    lanEndpointAddress: '10.201.0.2',
     privateSubnet: '10.201.0.0/24',
+    hostAddress: HOST,
     peerAddresses: PEERS,
+    wsForwards: PEERS.map((peerAddress, k) => ({ peerKey: `peer-${k}`, peerAddress, peerPort: 9000, routerPort: 29000 + k })),
     hairpin: false,
     labels: {},
     ...overrides,
@@ -36,13 +42,17 @@ function table(restore: string, name: 'nat' | 'filter'): string[] {
   assert.ok(end > start, `*${name} has no COMMIT`);
   return lines.slice(start + 1, end);
 }
-const inboundDnat = (lines: string[]) => lines.filter((l) => /^-A PREROUTING\b/.test(l) && /-i \$PUB\b/.test(l) && /-j DNAT\b/.test(l));
+/** The host's WebSocket forwards (TCP from the host only), checked on their own below. */
+const isWsForward = (l: string) => l.includes(`-s ${HOST}/32 `) && / -p tcp --dport 29\d{3} /.test(l);
+/** Inbound DNAT from the public side that any public node could use. */
+const inboundDnat = (lines: string[]) => lines.filter((l) => /^-A PREROUTING\b/.test(l) && /-i \$PUB\b/.test(l) && /-j DNAT\b/.test(l) && !isWsForward(l));
 const snat = (lines: string[]) => lines.filter((l) => /^-A POSTROUTING\b/.test(l) && /-o \$PUB\b/.test(l) && /-j SNAT\b/.test(l));
 
 describe('every behaviour', () => {
   for (const nat of ['full-cone', 'address-restricted', 'port-restricted', 'symmetric'] as const) {
     it(`${nat}: SNATs outbound to the router's public address, default-drops forwarding, loads atomically`, () => {
       const { restore } = routerRuleset(router(nat));
+      const script = routerScript(router(nat));
       const natLines = table(restore, 'nat');
       const filter = table(restore, 'filter');
       const out = snat(natLines);
@@ -60,7 +70,10 @@ describe('every behaviour', () => {
       // Outbound from the LAN is accepted, and nothing accepts new inbound except DNATed traffic.
       assert.ok(filter.some((l) => /^-A FORWARD -i \$LAN -o \$PUB\b.* -j ACCEPT$/.test(l)));
       for (const l of filter.filter((l) => /^-A FORWARD -i \$PUB\b/.test(l))) assert.match(l, /--ctstate DNAT -j ACCEPT$/);
-      const script = routerScript(router(nat));
+      // The peers' gateway address is taken after the rules, before the marker.
+      const takeGateway = script.indexOf(`ip addr replace 10.201.0.1/24 dev "$LAN"`);
+      assert.ok(takeGateway > script.lastIndexOf('COMMIT') && takeGateway < script.indexOf(ROUTER_READY_MARKER), 'gateway taken at the wrong time');
+      assert.match(script, /^LAN=\$\(iface_of 10\.201\.0\.2\)$/m);
       assert.match(script, new RegExp(`^echo ${ROUTER_READY_MARKER}\\b`, 'm'));
       assert.match(script, /^iptables-restore <<NATNET_RULES$/m);
       assert.match(script, /^ip route del default/m);
@@ -68,6 +81,22 @@ describe('every behaviour', () => {
       // The marker comes after the rules are loaded.
       assert.ok(script.indexOf(ROUTER_READY_MARKER) > script.indexOf('NATNET_RULES\n*nat'));
       assert.ok(script.indexOf(ROUTER_READY_MARKER) > script.lastIndexOf('COMMIT'));
+    });
+  }
+});
+
+describe("the host's WebSocket forwards", () => {
+  for (const nat of ['full-cone', 'address-restricted', 'port-restricted', 'symmetric'] as const) {
+    it(`${nat}: TCP from the host's address only, each router port to one peer's WebSocket port`, () => {
+      const { restore } = routerRuleset(router(nat));
+      const forwards = table(restore, 'nat').filter((l) => /-j DNAT\b/.test(l) && / -p tcp /.test(l));
+      assert.deepEqual(forwards, [
+        `-A PREROUTING -i $PUB -s ${HOST}/32 -d ${PUB}/32 -p tcp --dport 29000 -j DNAT --to-destination ${PEERS[0]}:9000`,
+        `-A PREROUTING -i $PUB -s ${HOST}/32 -d ${PUB}/32 -p tcp --dport 29001 -j DNAT --to-destination ${PEERS[1]}:9000`,
+      ]);
+      const accepts = table(restore, 'filter').filter((l) => / -p tcp /.test(l) && /-i \$PUB -o \$LAN/.test(l));
+      assert.equal(accepts.length, PEERS.length);
+      for (const l of accepts) assert.match(l, new RegExp(`^-A FORWARD -i \\$PUB -o \\$LAN -s ${esc(HOST)}/32 -d 10\\.201\\.0\\.10[01]/32 -p tcp --dport 9000 -m conntrack --ctstate DNAT -j ACCEPT$`));
     });
   }
 });
@@ -81,7 +110,8 @@ describe('port-restricted (the default)', () => {
     // Endpoint-independent mapping with port preservation: a plain SNAT to the address, no randomising, no range.
     for (const out of snat(natLines)) assert.match(out, new RegExp(`-j SNAT --to-source ${esc(PUB)}$`));
     assert.deepEqual(inboundDnat(natLines), []);
-    assert.ok(!table(restore, 'filter').some((l) => /-i \$PUB -o \$LAN/.test(l)), 'nothing unsolicited may be forwarded inbound');
+    const hostToWsPort = (l: string) => l.includes(`-s ${HOST}/32 `) && / -p tcp --dport 9000 -m conntrack --ctstate DNAT -j ACCEPT$/.test(l);
+    assert.ok(!table(restore, 'filter').some((l) => /-i \$PUB -o \$LAN/.test(l) && !hostToWsPort(l)), 'nothing unsolicited may be forwarded inbound');
   });
 
   it('with hairpin: DNAT only from the LAN, never from the public side', () => {
@@ -168,9 +198,12 @@ describe('router script', () => {
   it('holds only plan data: finds interfaces by address and quotes set arguments', () => {
     const script = routerScript(router('full-cone'));
     assert.match(script, new RegExp(`^PUB=\\$\\(iface_of ${esc(PUB)}\\)$`, 'm'));
-    assert.match(script, /^LAN=\$\(iface_of 10\.201\.0\.1\)$/m);
+    assert.match(script, /^LAN=\$\(iface_of 10\.201\.0\.2\)$/m);
     assert.match(script, new RegExp(`^ipset create ${mappingSet(0)} bitmap:port range 0-65535 timeout \\d+$`, 'm'));
     assert.match(script, /^exec sleep infinity$/m);
+    // It refuses to come up when the engine made its LAN the gateway network (ports published there lead nowhere).
+    assert.ok(script.indexOf('exit 71') < script.indexOf('ip route del default'));
+    assert.match(script, /\$\{5:-\}" != "\$PUB"/);
   });
 
   it('appends extra lines before the ready marker', () => {

@@ -109421,9 +109421,10 @@ var subnets = __nccwpck_require__(87671);
 ;// CONCATENATED MODULE: ./build/src/plan/node-launch.js
 /**
  * A node's program must not send a packet before its network is what the plan says:
- * for a NATed peer, the default route through its router (set by a helper, since the
- * node holds no NET_ADMIN); for a node on the public network, no default route at all
- * (nothing outside the topology). The container's Cmd is a fixed sh script that waits
+ * for a NATed peer, the default route through its router (the LAN's gateway, which the
+ * engine sets at start); for a node on the public network, no default route at all
+ * (nothing outside the topology; removed by a helper, since the node holds no
+ * NET_ADMIN). The container's Cmd is a fixed sh script that waits
  * for that state in /proc/net/route with a deadline, then execs the program. The
  * program's argv follows as positional parameters, so no user text enters the script.
  */
@@ -109469,8 +109470,10 @@ function nodeLaunch(command, defaultRoute) {
 
 const BINARY_DIR = '/nat-net/bin';
 const HOST_OFFSET = 10; // a gateway's or router's address inside its own /24
-const LAN_ROUTER_OFFSET = 1;
-const LAN_BRIDGE_OFFSET = 254;
+const LAN_ROUTER_OFFSET = 1; // the LAN's gateway, held by the router
+const LAN_ROUTER_ENDPOINT_OFFSET = 2; // the router's endpoint address as the engine assigns it
+/** Router ports forwarded to its peers' WebSocket ports: base + the peer's place on the LAN. */
+const WS_FORWARD_BASE_PORT = 29000;
 const LAN_FIRST_PEER_OFFSET = 100;
 const MAX_PEERS_PER_LAN = 150;
 function groupLans(spec) {
@@ -109531,7 +109534,8 @@ function makePlan(spec, ctx) {
         key: 'public',
         name: `${prefix}-public`,
         subnet: (0,subnets/* formatCidr */.mG)(publicBlock),
-        bridgeAddress: (0,subnets/* addressAt */.c)(publicBlock, 1),
+        gateway: (0,subnets/* addressAt */.c)(publicBlock, 1),
+        hostHoldsGateway: true,
         autoRange: (0,subnets/* formatCidr */.mG)(autoRange),
         kind: 'public',
         labels: labels('public-network'),
@@ -109543,9 +109547,13 @@ function makePlan(spec, ctx) {
         const block = lanBlocks[r];
         const network = {
             key: `lan-${r}`,
-            name: `${prefix}-lan-${r}`,
+            // Sorts after `${prefix}-public`: the engine picks a multi-network container's gateway
+            // network (the one its ports are published through) by name when nothing else decides,
+            // and a router's must be the public one (see the check in the router script).
+            name: `${prefix}-router-${r}-lan`,
             subnet: (0,subnets/* formatCidr */.mG)(block),
-            bridgeAddress: (0,subnets/* addressAt */.c)(block, LAN_BRIDGE_OFFSET),
+            gateway: (0,subnets/* addressAt */.c)(block, LAN_ROUTER_OFFSET),
+            hostHoldsGateway: false,
             kind: 'private',
             labels: labels('private-network', r),
         };
@@ -109560,8 +109568,16 @@ function makePlan(spec, ctx) {
             publicAddress: publicUnit(spec.gateways + r),
             privateNetwork: network.name,
             privateAddress: (0,subnets/* addressAt */.c)(block, LAN_ROUTER_OFFSET),
+            lanEndpointAddress: (0,subnets/* addressAt */.c)(block, LAN_ROUTER_ENDPOINT_OFFSET),
             privateSubnet: network.subnet,
+            hostAddress: publicNetwork.gateway,
             peerAddresses: lan.peers.map((_, k) => (0,subnets/* addressAt */.c)(block, LAN_FIRST_PEER_OFFSET + k)),
+            wsForwards: lan.peers.map((peer, k) => ({
+                peerKey: `peer-${peer}`,
+                peerAddress: (0,subnets/* addressAt */.c)(block, LAN_FIRST_PEER_OFFSET + k),
+                peerPort: spec.wsPort,
+                routerPort: WS_FORWARD_BASE_PORT + k,
+            })),
             // A group's own settings (topology file) over the topology-wide inputs.
             hairpin: spec.groups?.[lan.group]?.hairpin ?? spec.hairpin,
             udpTimeout: spec.groups?.[lan.group]?.udpTimeout ?? spec.udpTimeout,
@@ -109610,6 +109626,7 @@ function makePlan(spec, ctx) {
             routerKey: router?.key,
             routerAddress: router?.privateAddress,
             wsPort: spec.wsPort,
+            ...(router ? { wsRouterPort: router.wsForwards.find((f) => f.peerKey === `peer-${pn.index}`).routerPort } : {}),
             networkPort: spec.networkPort,
             command: launch.command,
             launch: wrapped.launch,
@@ -109942,12 +109959,12 @@ function shapedAt(plan, node) {
     const router = plan.routers.find((r) => r.key === node.routerKey);
     if (router) {
         const peers = plan.nodes.filter((n) => n.routerKey === router.key).map((n) => n.key);
-        return `${router.key} public interface (${router.publicAddress})${peers.length > 1 ? `, shared by ${peers.join(', ')}` : ''}`;
+        return `${router.key} public interface (${router.publicAddress})${peers.length > 1 ? `, shared by ${peers.join(', ')}` : ''}; traffic to the host (${router.hostAddress}) is not shaped`;
     }
     return `its own public interface (${node.address}); traffic to the host (${publicBridge(plan)}) is not shaped`;
 }
 function publicBridge(plan) {
-    return plan.networks.find((n) => n.kind === 'public').bridgeAddress;
+    return plan.networks.find((n) => n.kind === 'public').gateway;
 }
 /** Nodes whose traffic is shaped (NATed peers through their router's settings). */
 function shapedNodes(plan) {
@@ -109981,7 +109998,8 @@ async function prepareEmulation(engine, plan) {
 function routerEmulationLines(router, ctx) {
     if (!router.emulation || !ctx)
         return [];
-    return linkScript({ settings: router.emulation.settings, partitioned: false }, { iface: '$PUB', netem: ctx.netem });
+    // The host's WebSocket connections to its peers come through here: not shaped.
+    return linkScript({ settings: router.emulation.settings, partitioned: false }, { iface: '$PUB', exempt: router.hostAddress, netem: ctx.netem });
 }
 /** Lines for the helper in a public node's namespace; none for NATed peers (their router shapes them). */
 function nodeEmulationLines(plan, node, ctx) {
@@ -110163,6 +110181,7 @@ function routerRuleset(router) {
         ':INPUT ACCEPT [0:0]',
         ':OUTPUT ACCEPT [0:0]',
         ':POSTROUTING ACCEPT [0:0]',
+        ...wsForwardDnat(router),
         ...rules.nat,
         'COMMIT',
         '*filter',
@@ -110171,6 +110190,8 @@ function routerRuleset(router) {
         ...rules.filter.filter(isBookkeeping),
         ...baseAccepts(),
         ...rules.filter.filter((line) => !isBookkeeping(line)),
+        // The host's WebSocket connections to the peers, forwarded (nat table): from the host only.
+        ...wsForwardAccepts(router),
         // Everything else from the LAN goes out (after the set bookkeeping above).
         '-A FORWARD -i $LAN -o $PUB -j ACCEPT',
         'COMMIT',
@@ -110178,14 +110199,34 @@ function routerRuleset(router) {
     ].join('\n');
     return { sets: rules.sets, restore };
 }
+/**
+ * The host reaches a peer's WebSocket port through its router (the host has no address
+ * on the LAN): TCP from the host's public address to the router's forward port only.
+ * No peer and no other node can use these; UDP, the peers' own traffic, is untouched.
+ */
+function wsForwardDnat(router) {
+    return router.wsForwards.map((f) => `-A PREROUTING -i $PUB -s ${router.hostAddress}/32 -d ${router.publicAddress}/32 -p tcp --dport ${f.routerPort} -j DNAT --to-destination ${f.peerAddress}:${f.peerPort}`);
+}
+function wsForwardAccepts(router) {
+    return router.wsForwards.map((f) => `-A FORWARD -i $PUB -o $LAN -s ${router.hostAddress}/32 -d ${f.peerAddress}/32 -p tcp --dport ${f.peerPort} -m conntrack --ctstate DNAT -j ACCEPT`);
+}
+/** The LAN's prefix length, for the gateway address the router takes. */
+function prefixLength(cidr) {
+    return cidr.split('/')[1];
+}
 function routerScript(router, extraLines = []) {
     const { sets, restore } = routerRuleset(router);
     return [
         'set -eu',
         'iface_of() { set -- $(ip -o -4 addr show to "$1/32"); if [ -z "${2:-}" ]; then echo "nat-net-router: no interface has address $1" >&2; exit 70; fi; echo "${2%@*}"; }',
         `PUB=$(iface_of ${router.publicAddress})`,
-        `LAN=$(iface_of ${router.privateAddress})`,
-        'ip route del default 2>/dev/null || true',
+        `LAN=$(iface_of ${router.lanEndpointAddress})`,
+        // The engine publishes a container's ports through its gateway network: the router's
+        // must be the public one (its peers' WebSocket forwards), never its LAN, which the
+        // host has no route to.
+        'set -- $(ip -o -4 route show default)',
+        'if [ "${5:-}" != "$PUB" ]; then echo "nat-net-router: the engine made ${5:-no interface} the gateway network, not the public one ($PUB): published ports would lead nowhere" >&2; exit 71; fi',
+        'ip route del default',
         ...sets.map((argv) => ['ipset', ...argv].map(shellQuote).join(' ')),
         `iptables-restore <<NATNET_RULES\n${restore}NATNET_RULES`,
         // Docker turns forwarding on when the namespace is made, a moment before these rules
@@ -110193,6 +110234,8 @@ function routerScript(router, extraLines = []) {
         // not stay un-NATed in conntrack.
         'conntrack -F >/dev/null 2>&1 || true',
         ...extraLines,
+        // Last: the peers' gateway appears only now (replace: a restarted router finds it gone anyway).
+        `ip addr replace ${router.privateAddress}/${prefixLength(router.privateSubnet)} dev "$LAN"`,
         `echo ${ROUTER_READY_MARKER} "pub=$PUB lan=$LAN"`,
         'exec sleep infinity',
     ].join('\n');
@@ -110245,17 +110288,13 @@ function stageCheck(stage, signal) {
         throw new InjectedFault(`fault injected at stage '${stage}' (NAT_NET_FAULT_INJECT)`);
 }
 /**
- * The helper's script in a node's namespace: its shaping (`emulationLines`, for a node
- * on the public network), then its default route, which the node waits for before
- * its program starts, so the program never sends unshaped.
+ * The helper's script in a public node's namespace: its shaping (`emulationLines`),
+ * then the removal of its default route (nothing outside the topology), which the
+ * node waits for before its program starts, so the program never sends unshaped.
+ * (A NATed peer needs no helper: see NetworkPlan.gateway.)
  */
-function nodeNetworkScript(node, emulationLines = []) {
-    const lines = ['set -eu', ...emulationLines];
-    if (node.routerAddress)
-        lines.push(`ip route replace default via ${node.routerAddress}`);
-    else
-        lines.push('ip route del default 2>/dev/null || true');
-    return lines.join('\n');
+function nodeNetworkScript(emulationLines = []) {
+    return ['set -eu', ...emulationLines, 'ip route del default 2>/dev/null || true'].join('\n');
 }
 async function createRouter(engine, plan, router, networkIds, checkpoint, emulation) {
     const container = await engine.call(`create ${router.name}`, () => engine.docker.createContainer({
@@ -110271,13 +110310,16 @@ async function createRouter(engine, plan, router, networkIds, checkpoint, emulat
             SecurityOpt: ['no-new-privileges'],
             Sysctls: routerSysctls(router),
             Init: true,
+            // Its peers' WebSocket ports (the host is not on their LAN), on loopback only.
+            PortBindings: loopbackBindings(router.wsForwards.map((f) => f.routerPort)),
         },
         NetworkingConfig: { EndpointsConfig: { [router.publicNetwork]: { IPAMConfig: { IPv4Address: router.publicAddress } } } },
+        ExposedPorts: Object.fromEntries(router.wsForwards.map((f) => [`${f.routerPort}/tcp`, {}])),
     }));
     // API 1.41 attaches one network at create; the second before start, so the router starts with both.
     await engine.call(`connect ${router.name} to its LAN`, () => engine.docker.getNetwork(networkIds.get(router.privateNetwork)).connect({
         Container: container.id,
-        EndpointConfig: { IPAMConfig: { IPv4Address: router.privateAddress } },
+        EndpointConfig: { IPAMConfig: { IPv4Address: router.lanEndpointAddress } },
     }));
     checkpoint();
     await (0,resources/* startContainer */.YI)(engine, container.id, router.name);
@@ -110287,8 +110329,13 @@ async function createRouter(engine, plan, router, networkIds, checkpoint, emulat
     void plan;
     return container.id;
 }
+/** Published on 127.0.0.1 only: a self-hosted runner's LAN must not reach test nodes. */
+function loopbackBindings(ports) {
+    return Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
+}
 function nodeCreateOptions(plan, node) {
-    const port = `${node.wsPort}/tcp`;
+    // A NATed peer's port is published through its router; a node on the public network publishes its own.
+    const published = node.routerKey ? [] : [node.wsPort];
     return {
         name: node.name,
         Image: node.image,
@@ -110296,11 +110343,10 @@ function nodeCreateOptions(plan, node) {
         Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
         Labels: node.labels,
         WorkingDir: '/',
-        ExposedPorts: { [port]: {} },
+        ExposedPorts: Object.fromEntries(published.map((p) => [`${p}/tcp`, {}])),
         HostConfig: {
             NetworkMode: node.network,
-            // Loopback only: a self-hosted runner's LAN must not reach test nodes.
-            PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+            PortBindings: loopbackBindings(published),
             Mounts: [{ Type: 'volume', Source: plan.binaryMount.volume, Target: plan.binaryMount.containerDir, ReadOnly: true }],
             CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT', 'SETFCAP'],
             SecurityOpt: ['no-new-privileges'],
@@ -110330,15 +110376,20 @@ async function loadBinary(engine, plan, background) {
         background.push((0,resources/* removeContainer */.od)(engine, loader.id).catch(() => { }));
     }
 }
-/** undefined when the node has already exited (a stopped container publishes no port): readiness then reports it with its log. */
-async function hostPort(engine, id, wsPort) {
+/**
+ * The host port published for `port` of container `id` (the node, or its router for a
+ * NATed peer); undefined when the node has already exited (a stopped container
+ * publishes no port): readiness then reports it with its log.
+ */
+async function hostPort(engine, id, port, nodeId = id) {
     const info = await (0,resources/* inspectContainer */.aH)(engine, id);
-    const binding = info.NetworkSettings.Ports?.[`${wsPort}/tcp`]?.[0];
+    const node = nodeId === id ? info : await (0,resources/* inspectContainer */.aH)(engine, nodeId);
+    if (!node.State.Running)
+        return undefined;
+    const binding = info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0];
     if (binding?.HostPort)
         return Number(binding.HostPort);
-    if (!info.State.Running)
-        return undefined;
-    throw new Error(`no host port was published for ${info.Name}`);
+    throw new Error(`no host port was published for ${info.Name} port ${port}`);
 }
 async function waitReady(engine, state, deadline, signal) {
     const { node, id, port } = state;
@@ -110473,25 +110524,29 @@ async function apply(engine, plan, hooks, background) {
         if (node.files.length > 0)
             await (0,resources/* putFiles */.po)(engine, created.id, await (0,resources/* tarOf */.$t)(node.files), node.name);
         await binaryLoaded;
+        const routerReady = node.routerKey ? routerIds.get(node.routerKey) : undefined;
+        // A NATed peer starts once its router is ready: its default route (set by the engine,
+        // via the LAN's gateway) leads nowhere until the router has its rules and takes that address.
+        const routerId = await routerReady;
         checkpoint('start');
         await (0,resources/* startContainer */.YI)(engine, created.id, node.name);
-        // Its published port is known once it runs: looked up while its network is set up.
-        const port = hostPort(engine, created.id, node.wsPort);
+        // Its published port (its own, or its router's forward) is known once it runs.
+        const port = routerId ? hostPort(engine, routerId, node.wsRouterPort, created.id) : hostPort(engine, created.id, node.wsPort);
         port.catch(() => { }); // awaited below
-        // The helper is created now and started once the node's router is ready (its rules
-        // loaded): only then may the node's traffic take the route through it.
-        const routerReady = node.routerKey ? routerIds.get(node.routerKey) : Promise.resolve();
-        const helper = await (0,engine_helper/* runInNamespace */._)(engine, {
-            targetId: created.id,
-            image: plan.routerImage,
-            script: nodeNetworkScript(node, nodeEmulationLines(plan, node, emulation)),
-            labels: plan.labels,
-            what: node.name,
-            startAfter: routerReady.then(() => checkpoint('network-setup')),
-            removeInBackground: (removal) => background.push(removal),
-        });
-        if (helper.exitCode !== 0)
-            throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
+        if (!routerId) {
+            // A node on the public network: a helper removes its default route (and shapes its link).
+            const helper = await (0,engine_helper/* runInNamespace */._)(engine, {
+                targetId: created.id,
+                image: plan.routerImage,
+                script: nodeNetworkScript(nodeEmulationLines(plan, node, emulation)),
+                labels: plan.labels,
+                what: node.name,
+                startAfter: Promise.resolve().then(() => checkpoint('network-setup')),
+                removeInBackground: (removal) => background.push(removal),
+            });
+            if (helper.exitCode !== 0)
+                throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
+        }
         state.port = await port;
         // Never rejects (a failure is noted in the state); stopped through `stop` when bring-up fails.
         state.ready = waitReady(engine, state, Date.now() + plan.readyTimeoutMs, stop.signal).catch((error) => {
@@ -112698,12 +112753,14 @@ async function createNetwork(engine, network) {
         Labels: network.labels,
         IPAM: {
             Driver: 'default',
-            Config: [{ Subnet: network.subnet, Gateway: network.bridgeAddress, ...(network.autoRange ? { IPRange: network.autoRange } : {}) }],
+            Config: [{ Subnet: network.subnet, Gateway: network.gateway, ...(network.autoRange ? { IPRange: network.autoRange } : {}) }],
         },
         Options: {
             // Nothing is NATed to the host's uplink: a node reaches only the topology.
             'com.docker.network.bridge.enable_ip_masquerade': 'false',
             'com.docker.network.bridge.enable_icc': 'true',
+            // A LAN's gateway is its router's: the host's bridge takes no address there.
+            ...(network.hostHoldsGateway ? {} : { 'com.docker.network.bridge.inhibit_ipv4': 'true' }),
         },
         abortSignal,
     }));

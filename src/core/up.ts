@@ -44,15 +44,13 @@ function stageCheck(stage: Stage, signal?: AbortSignal): void {
 }
 
 /**
- * The helper's script in a node's namespace: its shaping (`emulationLines`, for a node
- * on the public network), then its default route, which the node waits for before
- * its program starts, so the program never sends unshaped.
+ * The helper's script in a public node's namespace: its shaping (`emulationLines`),
+ * then the removal of its default route (nothing outside the topology), which the
+ * node waits for before its program starts, so the program never sends unshaped.
+ * (A NATed peer needs no helper: see NetworkPlan.gateway.)
  */
-export function nodeNetworkScript(node: NodePlan, emulationLines: string[] = []): string {
-  const lines = ['set -eu', ...emulationLines];
-  if (node.routerAddress) lines.push(`ip route replace default via ${node.routerAddress}`);
-  else lines.push('ip route del default 2>/dev/null || true');
-  return lines.join('\n');
+export function nodeNetworkScript(emulationLines: string[] = []): string {
+  return ['set -eu', ...emulationLines, 'ip route del default 2>/dev/null || true'].join('\n');
 }
 
 async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, networkIds: Map<string, string>, checkpoint: () => void, emulation?: EmulationContext): Promise<string> {
@@ -70,15 +68,18 @@ async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, netw
         SecurityOpt: ['no-new-privileges'],
         Sysctls: routerSysctls(router),
         Init: true,
+        // Its peers' WebSocket ports (the host is not on their LAN), on loopback only.
+        PortBindings: loopbackBindings(router.wsForwards.map((f) => f.routerPort)),
       },
       NetworkingConfig: { EndpointsConfig: { [router.publicNetwork]: { IPAMConfig: { IPv4Address: router.publicAddress } } } },
+      ExposedPorts: Object.fromEntries(router.wsForwards.map((f) => [`${f.routerPort}/tcp`, {}])),
     }),
   );
   // API 1.41 attaches one network at create; the second before start, so the router starts with both.
   await engine.call(`connect ${router.name} to its LAN`, () =>
     engine.docker.getNetwork(networkIds.get(router.privateNetwork)!).connect({
       Container: container.id,
-      EndpointConfig: { IPAMConfig: { IPv4Address: router.privateAddress } },
+      EndpointConfig: { IPAMConfig: { IPv4Address: router.lanEndpointAddress } },
     }),
   );
   checkpoint();
@@ -90,8 +91,14 @@ async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, netw
   return container.id;
 }
 
+/** Published on 127.0.0.1 only: a self-hosted runner's LAN must not reach test nodes. */
+function loopbackBindings(ports: number[]): Record<string, { HostIp: string; HostPort: string }[]> {
+  return Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
+}
+
 function nodeCreateOptions(plan: Plan, node: NodePlan): Docker.ContainerCreateOptions {
-  const port = `${node.wsPort}/tcp`;
+  // A NATed peer's port is published through its router; a node on the public network publishes its own.
+  const published = node.routerKey ? [] : [node.wsPort];
   return {
     name: node.name,
     Image: node.image,
@@ -99,11 +106,10 @@ function nodeCreateOptions(plan: Plan, node: NodePlan): Docker.ContainerCreateOp
     Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
     Labels: node.labels,
     WorkingDir: '/',
-    ExposedPorts: { [port]: {} },
+    ExposedPorts: Object.fromEntries(published.map((p) => [`${p}/tcp`, {}])),
     HostConfig: {
       NetworkMode: node.network,
-      // Loopback only: a self-hosted runner's LAN must not reach test nodes.
-      PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+      PortBindings: loopbackBindings(published),
       Mounts: [{ Type: 'volume', Source: plan.binaryMount.volume, Target: plan.binaryMount.containerDir, ReadOnly: true }],
       CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT', 'SETFCAP'],
       SecurityOpt: ['no-new-privileges'],
@@ -140,13 +146,18 @@ async function loadBinary(engine: Engine, plan: Plan, background: Background): P
 /** Engine calls left running off the critical path (removals of finished helpers); awaited before up returns or throws. */
 type Background = Promise<void>[];
 
-/** undefined when the node has already exited (a stopped container publishes no port): readiness then reports it with its log. */
-async function hostPort(engine: Engine, id: string, wsPort: number): Promise<number | undefined> {
+/**
+ * The host port published for `port` of container `id` (the node, or its router for a
+ * NATed peer); undefined when the node has already exited (a stopped container
+ * publishes no port): readiness then reports it with its log.
+ */
+async function hostPort(engine: Engine, id: string, port: number, nodeId = id): Promise<number | undefined> {
   const info = await inspectContainer(engine, id);
-  const binding = info.NetworkSettings.Ports?.[`${wsPort}/tcp`]?.[0];
+  const node = nodeId === id ? info : await inspectContainer(engine, nodeId);
+  if (!node.State.Running) return undefined;
+  const binding = info.NetworkSettings.Ports?.[`${port}/tcp`]?.[0];
   if (binding?.HostPort) return Number(binding.HostPort);
-  if (!info.State.Running) return undefined;
-  throw new Error(`no host port was published for ${info.Name}`);
+  throw new Error(`no host port was published for ${info.Name} port ${port}`);
 }
 
 interface NodeState {
@@ -295,24 +306,28 @@ async function apply(engine: Engine, plan: Plan, hooks: UpHooks, background: Bac
     checkpoint('files');
     if (node.files.length > 0) await putFiles(engine, created.id, await tarOf(node.files), node.name);
     await binaryLoaded;
+    const routerReady = node.routerKey ? routerIds.get(node.routerKey)! : undefined;
+    // A NATed peer starts once its router is ready: its default route (set by the engine,
+    // via the LAN's gateway) leads nowhere until the router has its rules and takes that address.
+    const routerId = await routerReady;
     checkpoint('start');
     await startContainer(engine, created.id, node.name);
-    // Its published port is known once it runs: looked up while its network is set up.
-    const port = hostPort(engine, created.id, node.wsPort);
+    // Its published port (its own, or its router's forward) is known once it runs.
+    const port = routerId ? hostPort(engine, routerId, node.wsRouterPort!, created.id) : hostPort(engine, created.id, node.wsPort);
     port.catch(() => {}); // awaited below
-    // The helper is created now and started once the node's router is ready (its rules
-    // loaded): only then may the node's traffic take the route through it.
-    const routerReady = node.routerKey ? routerIds.get(node.routerKey)! : Promise.resolve();
-    const helper = await runInNamespace(engine, {
-      targetId: created.id,
-      image: plan.routerImage,
-      script: nodeNetworkScript(node, nodeEmulationLines(plan, node, emulation)),
-      labels: plan.labels,
-      what: node.name,
-      startAfter: routerReady.then(() => checkpoint('network-setup')),
-      removeInBackground: (removal) => background.push(removal),
-    });
-    if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
+    if (!routerId) {
+      // A node on the public network: a helper removes its default route (and shapes its link).
+      const helper = await runInNamespace(engine, {
+        targetId: created.id,
+        image: plan.routerImage,
+        script: nodeNetworkScript(nodeEmulationLines(plan, node, emulation)),
+        labels: plan.labels,
+        what: node.name,
+        startAfter: Promise.resolve().then(() => checkpoint('network-setup')),
+        removeInBackground: (removal) => background.push(removal),
+      });
+      if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);
+    }
     state.port = await port;
     // Never rejects (a failure is noted in the state); stopped through `stop` when bring-up fails.
     state.ready = waitReady(engine, state, Date.now() + plan.readyTimeoutMs, stop.signal).catch((error: Error) => {

@@ -45,13 +45,13 @@ function shapedAt(plan: Plan, node: NodePlan): string {
   const router = plan.routers.find((r) => r.key === node.routerKey);
   if (router) {
     const peers = plan.nodes.filter((n) => n.routerKey === router.key).map((n) => n.key);
-    return `${router.key} public interface (${router.publicAddress})${peers.length > 1 ? `, shared by ${peers.join(', ')}` : ''}`;
+    return `${router.key} public interface (${router.publicAddress})${peers.length > 1 ? `, shared by ${peers.join(', ')}` : ''}; traffic to the host (${router.hostAddress}) is not shaped`;
   }
   return `its own public interface (${node.address}); traffic to the host (${publicBridge(plan)}) is not shaped`;
 }
 
 function publicBridge(plan: Plan): string {
-  return plan.networks.find((n) => n.kind === 'public')!.bridgeAddress;
+  return plan.networks.find((n) => n.kind === 'public')!.gateway;
 }
 
 /** Nodes whose traffic is shaped (NATed peers through their router's settings). */
@@ -83,7 +83,8 @@ export async function prepareEmulation(engine: Engine, plan: Plan): Promise<Emul
 /** Lines for the router's start script (its public interface is $PUB there). */
 export function routerEmulationLines(router: RouterPlan, ctx: EmulationContext | undefined): string[] {
   if (!router.emulation || !ctx) return [];
-  return linkScript({ settings: router.emulation.settings, partitioned: false }, { iface: '$PUB', netem: ctx.netem });
+  // The host's WebSocket connections to its peers come through here: not shaped.
+  return linkScript({ settings: router.emulation.settings, partitioned: false }, { iface: '$PUB', exempt: router.hostAddress, netem: ctx.netem });
 }
 
 /** Lines for the helper in a public node's namespace; none for NATed peers (their router shapes them). */

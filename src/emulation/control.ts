@@ -58,8 +58,8 @@ export async function locateLink(engine: Engine, topologyId: string, node: strin
   const routers = containers.filter((c) => c.Labels[LABEL.role] === 'router');
   const labels = Object.fromEntries(BASE_LABELS.filter((k) => target.Labels[k] !== undefined).map((k) => [k, target.Labels[k]]));
   const own = target.NetworkSettings?.Networks?.[publicNet.Name];
+  const bridge = (publicNet.IPAM?.Config?.[0] as { Gateway?: string } | undefined)?.Gateway;
   if (own) {
-    const bridge = (publicNet.IPAM?.Config?.[0] as { Gateway?: string } | undefined)?.Gateway;
     return {
       topologyId,
       node,
@@ -82,8 +82,10 @@ export async function locateLink(engine: Engine, topologyId: string, node: strin
     node,
     namespaceId: router.Id,
     address: routerPublic.IPAddress,
+    // The peers' WebSocket ports are forwarded to the host through this interface.
+    exempt: bridge,
     image: router.Image,
-    appliedAt: `router-${router.Labels[LABEL.index]} public interface (${routerPublic.IPAddress})`,
+    appliedAt: `router-${router.Labels[LABEL.index]} public interface (${routerPublic.IPAddress}); traffic to the host (${bridge}) is not shaped`,
     alsoAffects: nodes
       .filter((c) => c.Id !== target.Id && c.NetworkSettings?.Networks?.[lan] !== undefined)
       .map(keyOf)

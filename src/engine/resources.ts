@@ -45,12 +45,14 @@ export async function createNetwork(engine: Engine, network: NetworkPlan): Promi
       Labels: network.labels,
       IPAM: {
         Driver: 'default',
-        Config: [{ Subnet: network.subnet, Gateway: network.bridgeAddress, ...(network.autoRange ? { IPRange: network.autoRange } : {}) }],
+        Config: [{ Subnet: network.subnet, Gateway: network.gateway, ...(network.autoRange ? { IPRange: network.autoRange } : {}) }],
       },
       Options: {
         // Nothing is NATed to the host's uplink: a node reaches only the topology.
         'com.docker.network.bridge.enable_ip_masquerade': 'false',
         'com.docker.network.bridge.enable_icc': 'true',
+        // A LAN's gateway is its router's: the host's bridge takes no address there.
+        ...(network.hostHoldsGateway ? {} : { 'com.docker.network.bridge.inhibit_ipv4': 'true' }),
       },
       abortSignal,
     } as Docker.NetworkCreateOptions),

@@ -1,8 +1,10 @@
 /**
  * The router container's whole start-up as one `sh -c` script: find the interfaces
  * by address, drop the default route (nothing outside the topology is reachable),
- * load every set and rule atomically, print the ready marker, then idle. Everything
- * in it comes from the plan (addresses, numbers), never from user text.
+ * load every set and rule atomically, take the LAN's gateway address (only now can a
+ * peer's packet reach the router: before, its default route leads nowhere), print the
+ * ready marker, then idle. Everything in it comes from the plan (addresses, numbers),
+ * never from user text.
  */
 import type { RouterPlan } from '../plan/types.js';
 import { isBookkeeping, natRules } from './behaviours.js';
@@ -38,6 +40,7 @@ export function routerRuleset(router: RouterPlan): { sets: string[][]; restore: 
     ':INPUT ACCEPT [0:0]',
     ':OUTPUT ACCEPT [0:0]',
     ':POSTROUTING ACCEPT [0:0]',
+    ...wsForwardDnat(router),
     ...rules.nat,
     'COMMIT',
     '*filter',
@@ -46,6 +49,8 @@ export function routerRuleset(router: RouterPlan): { sets: string[][]; restore: 
     ...rules.filter.filter(isBookkeeping),
     ...baseAccepts(),
     ...rules.filter.filter((line) => !isBookkeeping(line)),
+    // The host's WebSocket connections to the peers, forwarded (nat table): from the host only.
+    ...wsForwardAccepts(router),
     // Everything else from the LAN goes out (after the set bookkeeping above).
     '-A FORWARD -i $LAN -o $PUB -j ACCEPT',
     'COMMIT',
@@ -54,14 +59,41 @@ export function routerRuleset(router: RouterPlan): { sets: string[][]; restore: 
   return { sets: rules.sets, restore };
 }
 
+/**
+ * The host reaches a peer's WebSocket port through its router (the host has no address
+ * on the LAN): TCP from the host's public address to the router's forward port only.
+ * No peer and no other node can use these; UDP, the peers' own traffic, is untouched.
+ */
+export function wsForwardDnat(router: RouterPlan): string[] {
+  return router.wsForwards.map(
+    (f) => `-A PREROUTING -i $PUB -s ${router.hostAddress}/32 -d ${router.publicAddress}/32 -p tcp --dport ${f.routerPort} -j DNAT --to-destination ${f.peerAddress}:${f.peerPort}`,
+  );
+}
+
+function wsForwardAccepts(router: RouterPlan): string[] {
+  return router.wsForwards.map(
+    (f) => `-A FORWARD -i $PUB -o $LAN -s ${router.hostAddress}/32 -d ${f.peerAddress}/32 -p tcp --dport ${f.peerPort} -m conntrack --ctstate DNAT -j ACCEPT`,
+  );
+}
+
+/** The LAN's prefix length, for the gateway address the router takes. */
+function prefixLength(cidr: string): string {
+  return cidr.split('/')[1];
+}
+
 export function routerScript(router: RouterPlan, extraLines: string[] = []): string {
   const { sets, restore } = routerRuleset(router);
   return [
     'set -eu',
     'iface_of() { set -- $(ip -o -4 addr show to "$1/32"); if [ -z "${2:-}" ]; then echo "nat-net-router: no interface has address $1" >&2; exit 70; fi; echo "${2%@*}"; }',
     `PUB=$(iface_of ${router.publicAddress})`,
-    `LAN=$(iface_of ${router.privateAddress})`,
-    'ip route del default 2>/dev/null || true',
+    `LAN=$(iface_of ${router.lanEndpointAddress})`,
+    // The engine publishes a container's ports through its gateway network: the router's
+    // must be the public one (its peers' WebSocket forwards), never its LAN, which the
+    // host has no route to.
+    'set -- $(ip -o -4 route show default)',
+    'if [ "${5:-}" != "$PUB" ]; then echo "nat-net-router: the engine made ${5:-no interface} the gateway network, not the public one ($PUB): published ports would lead nowhere" >&2; exit 71; fi',
+    'ip route del default',
     ...sets.map((argv) => ['ipset', ...argv].map(shellQuote).join(' ')),
     `iptables-restore <<NATNET_RULES\n${restore}NATNET_RULES`,
     // Docker turns forwarding on when the namespace is made, a moment before these rules
@@ -69,6 +101,8 @@ export function routerScript(router: RouterPlan, extraLines: string[] = []): str
     // not stay un-NATed in conntrack.
     'conntrack -F >/dev/null 2>&1 || true',
     ...extraLines,
+    // Last: the peers' gateway appears only now (replace: a restarted router finds it gone anyway).
+    `ip addr replace ${router.privateAddress}/${prefixLength(router.privateSubnet)} dev "$LAN"`,
     `echo ${ROUTER_READY_MARKER} "pub=$PUB lan=$LAN"`,
     'exec sleep infinity',
   ].join('\n');

@@ -1,8 +1,9 @@
 /**
  * A node's program must not send a packet before its network is what the plan says:
- * for a NATed peer, the default route through its router (set by a helper, since the
- * node holds no NET_ADMIN); for a node on the public network, no default route at all
- * (nothing outside the topology). The container's Cmd is a fixed sh script that waits
+ * for a NATed peer, the default route through its router (the LAN's gateway, which the
+ * engine sets at start); for a node on the public network, no default route at all
+ * (nothing outside the topology; removed by a helper, since the node holds no
+ * NET_ADMIN). The container's Cmd is a fixed sh script that waits
  * for that state in /proc/net/route with a deadline, then execs the program. The
  * program's argv follows as positional parameters, so no user text enters the script.
  */

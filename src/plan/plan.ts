@@ -28,8 +28,10 @@ export interface PlanContext {
 
 export const BINARY_DIR = '/nat-net/bin';
 const HOST_OFFSET = 10; // a gateway's or router's address inside its own /24
-const LAN_ROUTER_OFFSET = 1;
-const LAN_BRIDGE_OFFSET = 254;
+const LAN_ROUTER_OFFSET = 1; // the LAN's gateway, held by the router
+const LAN_ROUTER_ENDPOINT_OFFSET = 2; // the router's endpoint address as the engine assigns it
+/** Router ports forwarded to its peers' WebSocket ports: base + the peer's place on the LAN. */
+export const WS_FORWARD_BASE_PORT = 29000;
 const LAN_FIRST_PEER_OFFSET = 100;
 const MAX_PEERS_PER_LAN = 150;
 
@@ -94,7 +96,8 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
     key: 'public',
     name: `${prefix}-public`,
     subnet: formatCidr(publicBlock),
-    bridgeAddress: addressAt(publicBlock, 1),
+    gateway: addressAt(publicBlock, 1),
+    hostHoldsGateway: true,
     autoRange: formatCidr(autoRange),
     kind: 'public',
     labels: labels('public-network'),
@@ -107,9 +110,13 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
     const block = lanBlocks[r];
     const network: NetworkPlan = {
       key: `lan-${r}`,
-      name: `${prefix}-lan-${r}`,
+      // Sorts after `${prefix}-public`: the engine picks a multi-network container's gateway
+      // network (the one its ports are published through) by name when nothing else decides,
+      // and a router's must be the public one (see the check in the router script).
+      name: `${prefix}-router-${r}-lan`,
       subnet: formatCidr(block),
-      bridgeAddress: addressAt(block, LAN_BRIDGE_OFFSET),
+      gateway: addressAt(block, LAN_ROUTER_OFFSET),
+      hostHoldsGateway: false,
       kind: 'private',
       labels: labels('private-network', r),
     };
@@ -124,8 +131,16 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
       publicAddress: publicUnit(spec.gateways + r),
       privateNetwork: network.name,
       privateAddress: addressAt(block, LAN_ROUTER_OFFSET),
+      lanEndpointAddress: addressAt(block, LAN_ROUTER_ENDPOINT_OFFSET),
       privateSubnet: network.subnet,
+      hostAddress: publicNetwork.gateway,
       peerAddresses: lan.peers.map((_, k) => addressAt(block, LAN_FIRST_PEER_OFFSET + k)),
+      wsForwards: lan.peers.map((peer, k) => ({
+        peerKey: `peer-${peer}`,
+        peerAddress: addressAt(block, LAN_FIRST_PEER_OFFSET + k),
+        peerPort: spec.wsPort,
+        routerPort: WS_FORWARD_BASE_PORT + k,
+      })),
       // A group's own settings (topology file) over the topology-wide inputs.
       hairpin: spec.groups?.[lan.group]?.hairpin ?? spec.hairpin,
       udpTimeout: spec.groups?.[lan.group]?.udpTimeout ?? spec.udpTimeout,
@@ -178,6 +193,7 @@ export function makePlan(spec: TopologySpec, ctx: PlanContext): Plan {
       routerKey: router?.key,
       routerAddress: router?.privateAddress,
       wsPort: spec.wsPort,
+      ...(router ? { wsRouterPort: router.wsForwards.find((f) => f.peerKey === `peer-${pn.index}`)!.routerPort } : {}),
       networkPort: spec.networkPort,
       command: launch.command,
       launch: wrapped.launch,

@@ -8,8 +8,15 @@ export interface NetworkPlan {
   key: string; // 'public' | `lan-${routerIndex}`
   name: string;
   subnet: string; // CIDR
-  /** The address Docker gives the host's bridge interface. */
-  bridgeAddress: string;
+  /**
+   * The network's gateway: on the public network the host's bridge address; on a LAN
+   * the router's address, which the bridge leaves unassigned (`hostHoldsGateway`
+   * false) and the router takes once its rules are loaded, so a peer's default route
+   * (which Docker sets) leads through its router and nowhere before it is ready.
+   */
+  gateway: string;
+  /** false: the bridge gets no IPv4 address (the host is not on this network). */
+  hostHoldsGateway: boolean;
   /** Docker's own address range for containers without a fixed address (test hosts). */
   autoRange?: string;
   kind: 'public' | 'private';
@@ -32,8 +39,15 @@ export interface RouterPlan {
   publicNetwork: string; // network name
   publicAddress: string;
   privateNetwork: string;
+  /** Its LAN address that peers route through: the LAN's gateway, taken by the router script once its rules are loaded. */
   privateAddress: string;
+  /** The address the engine gives its LAN endpoint (a gateway address cannot be assigned to a container). */
+  lanEndpointAddress: string;
   privateSubnet: string;
+  /** The host's address on the public network: the only source allowed through the WebSocket forwards. */
+  hostAddress: string;
+  /** Its peers' WebSocket ports, published on the host's loopback through this router (the host is not on the LAN). */
+  wsForwards: WsForward[];
   /** Private addresses of the peers behind this router, in peer index order. */
   peerAddresses: string[];
   hairpin: boolean;
@@ -41,6 +55,15 @@ export interface RouterPlan {
   /** What its peers send is shaped on its public interface (they share one setting). */
   emulation?: EmulationAssignment;
   labels: Labels;
+}
+
+export interface WsForward {
+  /** The peer's key and address, and its WebSocket port there. */
+  peerKey: string;
+  peerAddress: string;
+  peerPort: number;
+  /** The router's TCP port (published on the host's loopback) that is forwarded to it. */
+  routerPort: number;
 }
 
 export interface NodePlan {
@@ -58,6 +81,8 @@ export interface NodePlan {
   routerKey?: string;
   routerAddress?: string;
   wsPort: number; // container side
+  /** For NATed peers: the router's port that its WebSocket port is published through. */
+  wsRouterPort?: number;
   networkPort: number;
   /** argv of the node's program inside the container (binary first), as the profile made it. */
   command: string[];
