@@ -83086,21 +83086,37 @@ async function down(engine, topologyId, known = {}) {
             return false;
         }
     };
-    // Networks and volumes are listed while the containers go (one round trip less); they
-    // are removed only after every container, since a network in use cannot be.
+    // Networks and volumes are listed while the containers go (one round trip less). A
+    // network goes as soon as the containers on it are gone (a LAN with its router and
+    // peers while other containers are still being removed); volumes after every container.
     const otherLists = Promise.all([
         engine.call('list networks', () => engine.docker.listNetworks({ filters })),
         engine.call('list volumes', () => engine.docker.listVolumes({ filters })),
     ]);
     otherLists.catch(() => { }); // awaited below
     const listed = await engine.call('list containers', () => engine.docker.listContainers({ all: true, filters }));
-    const containerIds = new Set([...listed.map((c) => c.Id), ...(known.containers ?? [])]);
-    const removed = await Promise.all([...containerIds].map((id) => attempt(`container ${id.slice(0, 12)}`, () => removeContainer(engine, id))));
-    result.containers = listed.filter((c) => removed[[...containerIds].indexOf(c.Id)]).length;
-    const [networks, volumes] = await otherLists;
-    const networkIds = new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])]);
-    const nets = await Promise.all([...networkIds].map((id) => attempt(`network ${id.slice(0, 12)}`, () => removeNetworkWhenFree(engine, id))));
-    result.networks = networks.filter((n) => nets[[...networkIds].indexOf(n.Id)]).length;
+    const containerIds = [...new Set([...listed.map((c) => c.Id), ...(known.containers ?? [])])];
+    const removals = new Map(containerIds.map((id) => [id, attempt(`container ${id.slice(0, 12)}`, () => removeContainer(engine, id))]));
+    const allContainers = Promise.all(removals.values());
+    /** What must be gone before network `id` can go: the containers listed on it, and any whose networks are unknown. */
+    const blocking = (id) => containerIds
+        .filter((c) => {
+        const entry = listed.find((l) => l.Id === c);
+        return !entry || Object.values(entry.NetworkSettings?.Networks ?? {}).some((n) => n.NetworkID === id);
+    })
+        .map((c) => removals.get(c));
+    const [networks, volumes] = await otherLists.catch(async (error) => {
+        await allContainers;
+        throw error;
+    });
+    const networkIds = [...new Set([...networks.map((n) => n.Id), ...(known.networks ?? [])])];
+    const nets = await Promise.all(networkIds.map(async (id) => {
+        await Promise.all(blocking(id));
+        return attempt(`network ${id.slice(0, 12)}`, () => removeNetworkWhenFree(engine, id));
+    }));
+    const removed = await allContainers;
+    result.containers = listed.filter((c) => removed[containerIds.indexOf(c.Id)]).length;
+    result.networks = networks.filter((n) => nets[networkIds.indexOf(n.Id)]).length;
     const vols = await Promise.all((volumes.Volumes ?? []).map((v) => attempt(`volume ${v.Name}`, () => removeVolume(engine, v.Name))));
     result.volumes = vols.filter(Boolean).length;
     return result;
