@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { compareVersions, connectEngine, EngineError, engineTarget, MIN_API_VERSION, type Engine } from '../../src/engine/engine.js';
+import { compareVersions, connectEngine, ENGINE_SLOTS, EngineError, engineTarget, MIN_API_VERSION, queuedCall, type Engine } from '../../src/engine/engine.js';
 import { runInNamespace } from '../../src/engine/helper.js';
 import { pollUntil, waitForLog } from '../../src/engine/wait.js';
 import { startFakeDocker, type FakeDocker } from '../fixtures/fake-docker.js';
@@ -226,5 +226,56 @@ describe('connectEngine: daemon problems are clear errors', () => {
     assert.ok(compareVersions('1.43', '1.41') > 0);
     assert.ok(compareVersions('2', '1.99') > 0);
     assert.ok(compareVersions('1.41.1', '1.41') > 0);
+  });
+});
+
+describe('queuedCall: container starts, a few at a time', () => {
+  it(`keeps at most ${ENGINE_SLOTS} calls with the engine, runs every one, and passes results and errors through`, async () => {
+    let inFlight = 0;
+    let most = 0;
+    const engine = {
+      docker: {} as never,
+      describe: 'fake',
+      call: async <T>(_what: string, fn: (signal: AbortSignal) => Promise<T>) => fn(new AbortController().signal),
+    };
+    const work = Array.from({ length: 30 }, (_, i) =>
+      queuedCall(engine, `start ${i}`, async () => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setTimeout(r, 5 + (i % 3)));
+        inFlight -= 1;
+        if (i === 7) throw new Error('seven failed');
+        return i;
+      }),
+    );
+    const results = await Promise.allSettled(work);
+    assert.equal(most, ENGINE_SLOTS);
+    assert.equal(inFlight, 0);
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)),
+      Array.from({ length: 30 }, (_, i) => (i === 7 ? 'seven failed' : i)),
+    );
+  });
+
+  it('starts the deadline of a call only when it has its slot', async () => {
+    const started: string[] = [];
+    const engine = {
+      docker: {} as never,
+      describe: 'fake',
+      call: async <T>(what: string, fn: (signal: AbortSignal) => Promise<T>) => {
+        started.push(what); // the real call starts its timer here
+        return fn(new AbortController().signal);
+      },
+    };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const first = Array.from({ length: ENGINE_SLOTS }, (_, i) => queuedCall(engine, `held ${i}`, () => gate));
+    const waiting = queuedCall(engine, 'queued', async () => 'done');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(started.includes('queued'), false, 'the queued call reached the engine while every slot was taken');
+    release();
+    assert.equal(await waiting, 'done');
+    await Promise.all(first);
+    assert.equal(started.at(-1), 'queued');
   });
 });

@@ -111732,13 +111732,20 @@ async function down(engine, topologyId, known = {}) {
     return result;
 }
 const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
+/** After this long with "active endpoints", the endpoints the engine still lists are disconnected by force. */
+const STALE_ENDPOINT_AFTER_MS = 5_000;
 /**
  * A busy engine can answer a container's removal before it has let go of the
  * container's endpoint ("network ... has active endpoints", with no container attached
- * any more): the network is then removed as soon as the engine lets go, within a deadline.
+ * any more): the network is then removed as soon as the engine lets go, within a
+ * deadline. An endpoint the engine keeps after its container is gone (seen when a start
+ * was cut off by its deadline) is disconnected by force: the network is ours (found by
+ * its label), and so is whatever is still on it.
  */
 async function removeNetworkWhenFree(engine, id) {
     let busy;
+    const since = Date.now();
+    let forced = false;
     const removed = await (0,_engine_wait_js__WEBPACK_IMPORTED_MODULE_1__/* .pollUntil */ .g3)(async () => {
         try {
             await (0,_engine_resources_js__WEBPACK_IMPORTED_MODULE_0__/* .removeNetwork */ .Zw)(engine, id);
@@ -111748,11 +111755,20 @@ async function removeNetworkWhenFree(engine, id) {
             if (!/active endpoints/i.test(error.message))
                 throw error;
             busy = error;
+            if (!forced && Date.now() - since > STALE_ENDPOINT_AFTER_MS) {
+                forced = true;
+                await disconnectAll(engine, id).catch(() => { });
+            }
             return undefined;
         }
     }, Date.now() + NETWORK_RELEASE_TIMEOUT_MS);
     if (!removed)
         throw busy;
+}
+async function disconnectAll(engine, id) {
+    const network = engine.docker.getNetwork(id);
+    const info = (await engine.call(`inspect network ${id.slice(0, 12)}`, (abortSignal) => network.inspect.call(network, { abortSignal })));
+    await Promise.all(Object.keys(info.Containers ?? {}).map((container) => engine.call(`disconnect ${container.slice(0, 12)} from ${id.slice(0, 12)}`, (abortSignal) => network.disconnect({ Container: container, Force: true, abortSignal })).catch(() => { })));
 }
 /** Topologies on the engine, by label: id -> name, owner, created, container count. */
 async function listTopologies(engine) {
@@ -112428,10 +112444,11 @@ function emulationField(spec, nodeKey) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   MT: () => (/* binding */ DEFAULT_CALL_TIMEOUT_MS),
 /* harmony export */   c4: () => (/* binding */ isNotFound),
+/* harmony export */   cp: () => (/* binding */ queuedCall),
 /* harmony export */   kG: () => (/* binding */ engineTarget),
 /* harmony export */   xn: () => (/* binding */ connectEngine)
 /* harmony export */ });
-/* unused harmony exports EngineError, MIN_API_VERSION, compareVersions, callTimeoutFromEnv */
+/* unused harmony exports EngineError, MIN_API_VERSION, compareVersions, callTimeoutFromEnv, ENGINE_SLOTS */
 /* harmony import */ var node_async_hooks__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(16698);
 /* harmony import */ var dockerode__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(39040);
 /**
@@ -112543,6 +112560,45 @@ async function connectEngine(env = process.env, callTimeoutMs = callTimeoutFromE
         throw new EngineError(`the Docker engine at ${target} speaks API ${version.ApiVersion} (Docker ${version.Version}); nat-net needs API ${MIN_API_VERSION} (Docker 20.10) or newer: upgrade the engine`);
     }
     return { docker, call, describe: `Docker ${version.Version} (API ${version.ApiVersion}) at ${target}` };
+}
+/**
+ * At most this many container starts of one process are with the engine at once. The
+ * engine does them one after another anyway (one or two a second on two cores): sending
+ * it a hundred at once only makes each wait in its queue, until a call's deadline passes
+ * on a healthy engine (seen at 50 peers). Waiting for a slot here does not count against
+ * the deadline. (Removals gain from the engine's own parallelism and are not queued.)
+ */
+const ENGINE_SLOTS = 8;
+class Slots {
+    free;
+    waiting = [];
+    constructor(size) {
+        this.free = size;
+    }
+    async run(fn) {
+        if (this.free > 0)
+            this.free -= 1;
+        else
+            await new Promise((resolve) => this.waiting.push(resolve));
+        try {
+            return await fn();
+        }
+        finally {
+            const next = this.waiting.shift();
+            if (next)
+                next();
+            else
+                this.free += 1;
+        }
+    }
+}
+const slotsOf = new WeakMap();
+/** engine.call for container starts, a few at a time. */
+function queuedCall(engine, what, fn, ms) {
+    let slots = slotsOf.get(engine);
+    if (!slots)
+        slotsOf.set(engine, (slots = new Slots(ENGINE_SLOTS)));
+    return slots.run(() => engine.call(what, fn, ms));
 }
 function isNotFound(error) {
     return error?.statusCode === 404;
@@ -112816,7 +112872,7 @@ async function putFiles(engine, containerId, tar, what) {
     await engine.call(`copy files into ${what}`, (abortSignal) => engine.docker.getContainer(containerId).putArchive(tar, { path: '/', abortSignal }));
 }
 async function startContainer(engine, id, what) {
-    await engine.call(`start ${what}`, (abortSignal) => engine.docker.getContainer(id).start({ abortSignal }));
+    await (0,_engine_js__WEBPACK_IMPORTED_MODULE_1__/* .queuedCall */ .cp)(engine, `start ${what}`, (abortSignal) => engine.docker.getContainer(id).start({ abortSignal }));
 }
 async function inspectContainer(engine, id) {
     return engine.call(`inspect ${id.slice(0, 12)}`, (abortSignal) => engine.docker.getContainer(id).inspect({ abortSignal }));

@@ -118,6 +118,43 @@ export async function connectEngine(env: NodeJS.ProcessEnv = process.env, callTi
   return { docker, call, describe: `Docker ${version.Version} (API ${version.ApiVersion}) at ${target}` };
 }
 
+/**
+ * At most this many container starts of one process are with the engine at once. The
+ * engine does them one after another anyway (one or two a second on two cores): sending
+ * it a hundred at once only makes each wait in its queue, until a call's deadline passes
+ * on a healthy engine (seen at 50 peers). Waiting for a slot here does not count against
+ * the deadline. (Removals gain from the engine's own parallelism and are not queued.)
+ */
+export const ENGINE_SLOTS = 8;
+
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    }
+  }
+}
+
+const slotsOf = new WeakMap<Engine, Slots>();
+
+/** engine.call for container starts, a few at a time. */
+export function queuedCall<T>(engine: Engine, what: string, fn: (signal: AbortSignal) => Promise<T>, ms?: number): Promise<T> {
+  let slots = slotsOf.get(engine);
+  if (!slots) slotsOf.set(engine, (slots = new Slots(ENGINE_SLOTS)));
+  return slots.run(() => engine.call(what, fn, ms));
+}
+
 export function isNotFound(error: unknown): boolean {
   return (error as { statusCode?: number })?.statusCode === 404;
 }

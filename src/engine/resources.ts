@@ -3,7 +3,7 @@ import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import type { FileToWrite, Labels, NetworkPlan } from '../plan/types.js';
 import { parseCidr, type Cidr } from '../plan/subnets.js';
-import { isNotFound, type Engine } from './engine.js';
+import { isNotFound, queuedCall, type Engine } from './engine.js';
 
 /** Subnets of every network on the engine, so a plan can avoid them. */
 export async function engineSubnets(engine: Engine): Promise<Cidr[]> {
@@ -99,7 +99,7 @@ export async function putFiles(engine: Engine, containerId: string, tar: Buffer,
 }
 
 export async function startContainer(engine: Engine, id: string, what: string): Promise<void> {
-  await engine.call(`start ${what}`, (abortSignal) => engine.docker.getContainer(id).start({ abortSignal } as object));
+  await queuedCall(engine, `start ${what}`, (abortSignal) => engine.docker.getContainer(id).start({ abortSignal } as object));
 }
 
 export async function inspectContainer(engine: Engine, id: string): Promise<Docker.ContainerInspectInfo> {
