@@ -23,6 +23,7 @@
  */
 import type Docker from 'dockerode';
 import { currentOwner, judgeOwner, parseOwner } from '../src/core/owner.js';
+import { publishOnLoopback } from '../src/engine/resources.js';
 import type { Plan } from '../src/plan/types.js';
 
 export const FLOOR_TOOL_LABEL = 'dev.nat-net.tool';
@@ -93,14 +94,15 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
 
   const routers = plan.routers.map(async (router) => {
     const network = name(router.publicNetwork);
+    const routerPorts = publishOnLoopback(router.wsForwards.map((f) => f.routerPort));
     const container = await tracked(
       docker.createContainer({
         name: name(router.name),
         Image: router.image,
         Cmd: ['sleep', 'infinity'],
         Labels: labels,
-        ...(wired ? { ExposedPorts: Object.fromEntries(router.wsForwards.map((f) => [`${f.routerPort}/tcp`, {}])) } : {}),
-        HostConfig: { NetworkMode: network, ...(wired ? { Init: true, PortBindings: loopback(router.wsForwards.map((f) => f.routerPort)) } : {}) },
+        ...(wired ? { ExposedPorts: routerPorts.ExposedPorts } : {}),
+        HostConfig: { NetworkMode: network, ...(wired ? { Init: true, PortBindings: routerPorts.PortBindings } : {}) },
         ...(wired ? { NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: router.publicAddress } } } } } : {}),
       }),
     );
@@ -117,15 +119,15 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
   const nodes = plan.nodes.map(async (node) => {
     const network = name(node.network);
     // A NATed peer's port is published by its router (above); a public node publishes its own.
-    const ports = node.routerKey ? [] : [node.wsPort];
+    const ports = publishOnLoopback(node.routerKey ? [] : [node.wsPort]);
     const container = await tracked(
       docker.createContainer({
         name: name(node.name),
         Image: node.image,
         Cmd: ['sleep', 'infinity'],
         Labels: labels,
-        ...(wired ? { ExposedPorts: Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}])) } : {}),
-        HostConfig: { NetworkMode: network, ...(wired ? { Init: true, PortBindings: loopback(ports) } : {}) },
+        ...(wired ? { ExposedPorts: ports.ExposedPorts } : {}),
+        HostConfig: { NetworkMode: network, ...(wired ? { Init: true, PortBindings: ports.PortBindings } : {}) },
         ...(wired ? { NetworkingConfig: { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: node.address } } } } } : {}),
       }),
     );
@@ -134,16 +136,9 @@ export async function floorUp(docker: Docker, plan: Plan, runId: string, shape: 
   await Promise.all([...routers, ...nodes]);
 }
 
-function loopback(ports: number[]): Record<string, { HostIp: string; HostPort: string }[]> {
-  return Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
-}
-
 /** Removes every container, then every network, of this floor run, each group in parallel. */
 export async function floorDown(docker: Docker, runId: string): Promise<{ containers: number; networks: number }> {
-  return removeFloor(docker, floorFilter(runId));
-}
-
-async function removeFloor(docker: Docker, filters: string): Promise<{ containers: number; networks: number }> {
+  const filters = floorFilter(runId);
   const containers = await docker.listContainers({ all: true, filters });
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(ignoreGone)));
   const networks = await docker.listNetworks({ filters });

@@ -81071,6 +81071,16 @@ function tarOf(files, binary) {
 async function putFiles(engine, containerId, tar, what) {
     await engine.call(`copy files into ${what}`, (abortSignal) => engine.docker.getContainer(containerId).putArchive(tar, { path: '/', abortSignal }));
 }
+/**
+ * Container options that publish `ports` (TCP) on 127.0.0.1 only, each on a free host
+ * port: a self-hosted runner's LAN must not reach test nodes.
+ */
+function publishOnLoopback(ports) {
+    return {
+        ExposedPorts: Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}])),
+        PortBindings: Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]])),
+    };
+}
 async function startContainer(engine, id, what) {
     await queuedCall(engine, `start ${what}`, (abortSignal) => engine.docker.getContainer(id).start({ abortSignal }));
 }
@@ -82194,7 +82204,6 @@ function netemMissingError(input, needs, nothingChanged) {
 
 
 async function runInNamespace(engine, opts) {
-    opts.startAfter?.catch(() => { }); // seen below, after the create; not an unhandled rejection meanwhile
     const container = await engine.call(`create helper for ${opts.what}`, () => engine.docker.createContainer({
         Image: opts.image,
         Cmd: ['/bin/sh', '-c', opts.script],
@@ -82207,7 +82216,6 @@ async function runInNamespace(engine, opts) {
         },
     }));
     try {
-        await opts.startAfter;
         await startContainer(engine, container.id, `helper for ${opts.what}`);
         const result = (await engine.call(`wait for helper of ${opts.what}`, (abortSignal) => container.wait({ abortSignal }), opts.timeoutMs ?? 30_000));
         const output = opts.captureOutput
@@ -82703,6 +82711,8 @@ function nodeNetworkScript(emulationLines = []) {
     return ['set -eu', ...emulationLines, 'ip route del default 2>/dev/null || true'].join('\n');
 }
 async function createRouter(engine, plan, router, networkIds, checkpoint, emulation) {
+    // Its peers' WebSocket ports (the host is not on their LAN).
+    const { ExposedPorts, PortBindings } = publishOnLoopback(router.wsForwards.map((f) => f.routerPort));
     const container = await engine.call(`create ${router.name}`, () => engine.docker.createContainer({
         name: router.name,
         Image: router.image,
@@ -82716,11 +82726,10 @@ async function createRouter(engine, plan, router, networkIds, checkpoint, emulat
             SecurityOpt: ['no-new-privileges'],
             Sysctls: routerSysctls(router),
             Init: true,
-            // Its peers' WebSocket ports (the host is not on their LAN), on loopback only.
-            PortBindings: loopbackBindings(router.wsForwards.map((f) => f.routerPort)),
+            PortBindings,
         },
         NetworkingConfig: { EndpointsConfig: { [router.publicNetwork]: { IPAMConfig: { IPv4Address: router.publicAddress } } } },
-        ExposedPorts: Object.fromEntries(router.wsForwards.map((f) => [`${f.routerPort}/tcp`, {}])),
+        ExposedPorts,
     }));
     // API 1.41 attaches one network at create; the second before start, so the router starts with both.
     await engine.call(`connect ${router.name} to its LAN`, () => engine.docker.getNetwork(networkIds.get(router.privateNetwork)).connect({
@@ -82735,13 +82744,9 @@ async function createRouter(engine, plan, router, networkIds, checkpoint, emulat
     void plan;
     return container.id;
 }
-/** Published on 127.0.0.1 only: a self-hosted runner's LAN must not reach test nodes. */
-function loopbackBindings(ports) {
-    return Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
-}
 function nodeCreateOptions(plan, node) {
     // A NATed peer's port is published through its router; a node on the public network publishes its own.
-    const published = node.routerKey ? [] : [node.wsPort];
+    const { ExposedPorts, PortBindings } = publishOnLoopback(node.routerKey ? [] : [node.wsPort]);
     return {
         name: node.name,
         Image: node.image,
@@ -82749,10 +82754,10 @@ function nodeCreateOptions(plan, node) {
         Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
         Labels: node.labels,
         WorkingDir: '/',
-        ExposedPorts: Object.fromEntries(published.map((p) => [`${p}/tcp`, {}])),
+        ExposedPorts,
         HostConfig: {
             NetworkMode: node.network,
-            PortBindings: loopbackBindings(published),
+            PortBindings,
             Mounts: [{ Type: 'volume', Source: plan.binaryMount.volume, Target: plan.binaryMount.containerDir, ReadOnly: true }],
             CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT', 'SETFCAP'],
             SecurityOpt: ['no-new-privileges'],
@@ -82930,10 +82935,9 @@ async function apply(engine, plan, hooks, background) {
         if (node.files.length > 0)
             await putFiles(engine, created.id, await tarOf(node.files), node.name);
         await binaryLoaded;
-        const routerReady = node.routerKey ? routerIds.get(node.routerKey) : undefined;
         // A NATed peer starts once its router is ready: its default route (set by the engine,
         // via the LAN's gateway) leads nowhere until the router has its rules and takes that address.
-        const routerId = await routerReady;
+        const routerId = node.routerKey ? await routerIds.get(node.routerKey) : undefined;
         checkpoint('start');
         await startContainer(engine, created.id, node.name);
         // Its published port (its own, or its router's forward) is known once it runs.
@@ -82941,13 +82945,13 @@ async function apply(engine, plan, hooks, background) {
         port.catch(() => { }); // awaited below
         if (!routerId) {
             // A node on the public network: a helper removes its default route (and shapes its link).
+            checkpoint('network-setup');
             const helper = await runInNamespace(engine, {
                 targetId: created.id,
                 image: plan.routerImage,
                 script: nodeNetworkScript(nodeEmulationLines(plan, node, emulation)),
                 labels: plan.labels,
                 what: node.name,
-                startAfter: Promise.resolve().then(() => checkpoint('network-setup')),
                 removeInBackground: (removal) => background.push(removal),
             });
             if (helper.exitCode !== 0)
@@ -83161,20 +83165,13 @@ async function down(engine, topologyId, known = {}) {
     return result;
 }
 const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
-/** After this long with "active endpoints", the endpoints the engine still lists are disconnected by force. */
-const STALE_ENDPOINT_AFTER_MS = 5_000;
 /**
  * A busy engine can answer a container's removal before it has let go of the
  * container's endpoint ("network ... has active endpoints", with no container attached
- * any more): the network is then removed as soon as the engine lets go, within a
- * deadline. An endpoint the engine keeps after its container is gone (seen when a start
- * was cut off by its deadline) is disconnected by force: the network is ours (found by
- * its label), and so is whatever is still on it.
+ * any more): the network is then removed as soon as the engine lets go, within a deadline.
  */
 async function removeNetworkWhenFree(engine, id) {
     let busy;
-    const since = Date.now();
-    let forced = false;
     const removed = await pollUntil(async () => {
         try {
             await removeNetwork(engine, id);
@@ -83184,20 +83181,11 @@ async function removeNetworkWhenFree(engine, id) {
             if (!/active endpoints/i.test(error.message))
                 throw error;
             busy = error;
-            if (!forced && Date.now() - since > STALE_ENDPOINT_AFTER_MS) {
-                forced = true;
-                await disconnectAll(engine, id).catch(() => { });
-            }
             return undefined;
         }
     }, Date.now() + NETWORK_RELEASE_TIMEOUT_MS);
     if (!removed)
         throw busy;
-}
-async function disconnectAll(engine, id) {
-    const network = engine.docker.getNetwork(id);
-    const info = (await engine.call(`inspect network ${id.slice(0, 12)}`, (abortSignal) => network.inspect.call(network, { abortSignal })));
-    await Promise.all(Object.keys(info.Containers ?? {}).map((container) => engine.call(`disconnect ${container.slice(0, 12)} from ${id.slice(0, 12)}`, (abortSignal) => network.disconnect({ Container: container, Force: true, abortSignal })).catch(() => { })));
 }
 /** Topologies on the engine, by label: id -> name, owner, created, container count. */
 async function listTopologies(engine) {

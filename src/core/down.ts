@@ -65,21 +65,14 @@ export async function down(engine: Engine, topologyId: string, known: { containe
 }
 
 const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
-/** After this long with "active endpoints", the endpoints the engine still lists are disconnected by force. */
-const STALE_ENDPOINT_AFTER_MS = 5_000;
 
 /**
  * A busy engine can answer a container's removal before it has let go of the
  * container's endpoint ("network ... has active endpoints", with no container attached
- * any more): the network is then removed as soon as the engine lets go, within a
- * deadline. An endpoint the engine keeps after its container is gone (seen when a start
- * was cut off by its deadline) is disconnected by force: the network is ours (found by
- * its label), and so is whatever is still on it.
+ * any more): the network is then removed as soon as the engine lets go, within a deadline.
  */
 async function removeNetworkWhenFree(engine: Engine, id: string): Promise<void> {
   let busy: unknown;
-  const since = Date.now();
-  let forced = false;
   const removed = await pollUntil(async () => {
     try {
       await removeNetwork(engine, id);
@@ -87,26 +80,10 @@ async function removeNetworkWhenFree(engine: Engine, id: string): Promise<void> 
     } catch (error) {
       if (!/active endpoints/i.test((error as Error).message)) throw error;
       busy = error;
-      if (!forced && Date.now() - since > STALE_ENDPOINT_AFTER_MS) {
-        forced = true;
-        await disconnectAll(engine, id).catch(() => {});
-      }
       return undefined;
     }
   }, Date.now() + NETWORK_RELEASE_TIMEOUT_MS);
   if (!removed) throw busy;
-}
-
-async function disconnectAll(engine: Engine, id: string): Promise<void> {
-  const network = engine.docker.getNetwork(id);
-  const info = (await engine.call(`inspect network ${id.slice(0, 12)}`, (abortSignal) =>
-    (network.inspect as (o: object) => Promise<unknown>).call(network, { abortSignal }),
-  )) as { Containers?: Record<string, unknown> };
-  await Promise.all(
-    Object.keys(info.Containers ?? {}).map((container) =>
-      engine.call(`disconnect ${container.slice(0, 12)} from ${id.slice(0, 12)}`, (abortSignal) => network.disconnect({ Container: container, Force: true, abortSignal } as object)).catch(() => {}),
-    ),
-  );
 }
 
 /** Topologies on the engine, by label: id -> name, owner, created, container count. */

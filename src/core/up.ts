@@ -11,7 +11,7 @@ import type Docker from 'dockerode';
 import type { Engine } from '../engine/engine.js';
 import { emulationRecord, nodeEmulationLines, prepareEmulation, routerEmulationLines, type EmulationContext } from '../emulation/apply.js';
 import { runInNamespace } from '../engine/helper.js';
-import { createNetwork, createVolume, inspectContainer, logTail, putFiles, removeContainer, startContainer, tarOf } from '../engine/resources.js';
+import { createNetwork, createVolume, inspectContainer, logTail, publishOnLoopback, putFiles, removeContainer, startContainer, tarOf } from '../engine/resources.js';
 import { httpAnswers, pollUntil, waitForLog } from '../engine/wait.js';
 import { ROUTER_READY_MARKER, routerScript, routerSysctls } from '../nat/router-script.js';
 import { LABEL } from '../plan/labels.js';
@@ -54,6 +54,8 @@ export function nodeNetworkScript(emulationLines: string[] = []): string {
 }
 
 async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, networkIds: Map<string, string>, checkpoint: () => void, emulation?: EmulationContext): Promise<string> {
+  // Its peers' WebSocket ports (the host is not on their LAN).
+  const { ExposedPorts, PortBindings } = publishOnLoopback(router.wsForwards.map((f) => f.routerPort));
   const container = await engine.call(`create ${router.name}`, () =>
     engine.docker.createContainer({
       name: router.name,
@@ -68,11 +70,10 @@ async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, netw
         SecurityOpt: ['no-new-privileges'],
         Sysctls: routerSysctls(router),
         Init: true,
-        // Its peers' WebSocket ports (the host is not on their LAN), on loopback only.
-        PortBindings: loopbackBindings(router.wsForwards.map((f) => f.routerPort)),
+        PortBindings,
       },
       NetworkingConfig: { EndpointsConfig: { [router.publicNetwork]: { IPAMConfig: { IPv4Address: router.publicAddress } } } },
-      ExposedPorts: Object.fromEntries(router.wsForwards.map((f) => [`${f.routerPort}/tcp`, {}])),
+      ExposedPorts,
     }),
   );
   // API 1.41 attaches one network at create; the second before start, so the router starts with both.
@@ -91,14 +92,9 @@ async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, netw
   return container.id;
 }
 
-/** Published on 127.0.0.1 only: a self-hosted runner's LAN must not reach test nodes. */
-function loopbackBindings(ports: number[]): Record<string, { HostIp: string; HostPort: string }[]> {
-  return Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]]));
-}
-
 function nodeCreateOptions(plan: Plan, node: NodePlan): Docker.ContainerCreateOptions {
   // A NATed peer's port is published through its router; a node on the public network publishes its own.
-  const published = node.routerKey ? [] : [node.wsPort];
+  const { ExposedPorts, PortBindings } = publishOnLoopback(node.routerKey ? [] : [node.wsPort]);
   return {
     name: node.name,
     Image: node.image,
@@ -106,10 +102,10 @@ function nodeCreateOptions(plan: Plan, node: NodePlan): Docker.ContainerCreateOp
     Env: Object.entries(node.env).map(([k, v]) => `${k}=${v}`),
     Labels: node.labels,
     WorkingDir: '/',
-    ExposedPorts: Object.fromEntries(published.map((p) => [`${p}/tcp`, {}])),
+    ExposedPorts,
     HostConfig: {
       NetworkMode: node.network,
-      PortBindings: loopbackBindings(published),
+      PortBindings,
       Mounts: [{ Type: 'volume', Source: plan.binaryMount.volume, Target: plan.binaryMount.containerDir, ReadOnly: true }],
       CapDrop: ['NET_RAW', 'MKNOD', 'AUDIT_WRITE', 'SYS_CHROOT', 'SETFCAP'],
       SecurityOpt: ['no-new-privileges'],
@@ -306,10 +302,9 @@ async function apply(engine: Engine, plan: Plan, hooks: UpHooks, background: Bac
     checkpoint('files');
     if (node.files.length > 0) await putFiles(engine, created.id, await tarOf(node.files), node.name);
     await binaryLoaded;
-    const routerReady = node.routerKey ? routerIds.get(node.routerKey)! : undefined;
     // A NATed peer starts once its router is ready: its default route (set by the engine,
     // via the LAN's gateway) leads nowhere until the router has its rules and takes that address.
-    const routerId = await routerReady;
+    const routerId = node.routerKey ? await routerIds.get(node.routerKey)! : undefined;
     checkpoint('start');
     await startContainer(engine, created.id, node.name);
     // Its published port (its own, or its router's forward) is known once it runs.
@@ -317,13 +312,13 @@ async function apply(engine: Engine, plan: Plan, hooks: UpHooks, background: Bac
     port.catch(() => {}); // awaited below
     if (!routerId) {
       // A node on the public network: a helper removes its default route (and shapes its link).
+      checkpoint('network-setup');
       const helper = await runInNamespace(engine, {
         targetId: created.id,
         image: plan.routerImage,
         script: nodeNetworkScript(nodeEmulationLines(plan, node, emulation)),
         labels: plan.labels,
         what: node.name,
-        startAfter: Promise.resolve().then(() => checkpoint('network-setup')),
         removeInBackground: (removal) => background.push(removal),
       });
       if (helper.exitCode !== 0) throw new Error(`setting up the network of ${node.name} failed (exit ${helper.exitCode}): ${helper.output.trim()}`);

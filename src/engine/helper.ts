@@ -25,12 +25,6 @@ export async function runInNamespace(
     /** Return the whole output (stdout and stderr) on success too, not only the tail of a failure. */
     captureOutput?: boolean;
     /**
-     * Created at once, started only when this resolves (e.g. the router a route points
-     * at is ready), so the create overlaps the wait. When it rejects, the helper is
-     * removed and its error is thrown.
-     */
-    startAfter?: Promise<unknown>;
-    /**
      * Hands the removal of the finished helper to the caller instead of waiting for it,
      * so it is off the caller's critical path; the caller must await it before it
      * reports that nothing is in flight. The promise never rejects.
@@ -38,7 +32,6 @@ export async function runInNamespace(
     removeInBackground?: (removal: Promise<void>) => void;
   },
 ): Promise<HelperResult> {
-  opts.startAfter?.catch(() => {}); // seen below, after the create; not an unhandled rejection meanwhile
   const container = await engine.call(`create helper for ${opts.what}`, () =>
     engine.docker.createContainer({
       Image: opts.image,
@@ -53,7 +46,6 @@ export async function runInNamespace(
     }),
   );
   try {
-    await opts.startAfter;
     await startContainer(engine, container.id, `helper for ${opts.what}`);
     const result = (await engine.call(
       `wait for helper of ${opts.what}`,

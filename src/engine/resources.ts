@@ -98,6 +98,20 @@ export async function putFiles(engine: Engine, containerId: string, tar: Buffer,
   );
 }
 
+/**
+ * Container options that publish `ports` (TCP) on 127.0.0.1 only, each on a free host
+ * port: a self-hosted runner's LAN must not reach test nodes.
+ */
+export function publishOnLoopback(ports: number[]): {
+  ExposedPorts: Record<string, object>;
+  PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
+} {
+  return {
+    ExposedPorts: Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}])),
+    PortBindings: Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: '127.0.0.1', HostPort: '' }]])),
+  };
+}
+
 export async function startContainer(engine: Engine, id: string, what: string): Promise<void> {
   await queuedCall(engine, `start ${what}`, (abortSignal) => engine.docker.getContainer(id).start({ abortSignal } as object));
 }
