@@ -441,6 +441,23 @@ describe('teardown', () => {
     }
     assert.deepEqual(await labelledResources(first.record.topologyId), []);
   });
+  it('f2: a router already off its LAN, and one still on it, both go with their networks (a router leaves its LAN before it is removed)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const t = await bringUpForTest({ gateways: '1', peers: '2', name: uniqueName('leave') });
+    try {
+      assert.equal(t.record.routers.length, 2);
+      const offLan = t.record.routers[0];
+      const lan = t.record.networks.find((n) => n.subnet === offLan.privateSubnet)!;
+      await t.engine.docker.getNetwork(lan.id).disconnect({ Container: offLan.containerId, Force: true });
+      const result = await down(t.engine, t.record.topologyId);
+      assert.deepEqual(result.errors, []);
+      // Gateway, two peers, two routers; the public network and two LANs.
+      assert.equal(result.containers, 5);
+      assert.equal(result.networks, 3);
+      assert.deepEqual(await labelledResources(t.record.topologyId), []);
+    } finally {
+      await down(t.engine, t.record.topologyId);
+    }
+  });
 });
 
 describe('readiness failure', () => {

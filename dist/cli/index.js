@@ -83139,15 +83139,32 @@ async function down(engine, topologyId, known = {}) {
     otherLists.catch(() => { }); // awaited below
     const listed = await engine.call('list containers', () => engine.docker.listContainers({ all: true, filters }));
     const containerIds = [...new Set([...listed.map((c) => c.Id), ...(known.containers ?? [])])];
-    const removals = new Map(containerIds.map((id) => [id, attempt(`container ${id.slice(0, 12)}`, () => removeContainer(engine, id))]));
+    const networksOf = (id) => listed.find((l) => l.Id === id)?.NetworkSettings?.Networks;
+    // A router leaves its LAN before it goes. Removed on two networks, the engine would
+    // first leave the network its ports are published through (the public one, whose name
+    // sorts first) and then publish them anew on the LAN only to unpublish them at once:
+    // a quarter more engine time for a whole topology. `leaving` holds, per container, the
+    // networks it is disconnected from first (each with that disconnect).
+    const leaving = new Map();
+    for (const id of containerIds) {
+        const [, ...others] = Object.entries(networksOf(id) ?? {}).sort(([a], [b]) => a.localeCompare(b));
+        if (others.length === 0)
+            continue;
+        // Best effort: a failed disconnect leaves the removal to do it the long way.
+        leaving.set(id, new Map(others.map(([, n]) => [n.NetworkID, disconnect(engine, n.NetworkID, id)])));
+    }
+    const removals = new Map(containerIds.map((id) => [
+        id,
+        Promise.all(leaving.get(id)?.values() ?? []).then(() => attempt(`container ${id.slice(0, 12)}`, () => removeContainer(engine, id))),
+    ]));
     const allContainers = Promise.all(removals.values());
-    /** What must be gone before network `id` can go: the containers listed on it, and any whose networks are unknown. */
-    const blocking = (id) => containerIds
-        .filter((c) => {
-        const entry = listed.find((l) => l.Id === c);
-        return !entry || Object.values(entry.NetworkSettings?.Networks ?? {}).some((n) => n.NetworkID === id);
-    })
-        .map((c) => removals.get(c));
+    /** What must be done before network `id` can go: each container on it removed (or disconnected), and any container whose networks are unknown removed. */
+    const blocking = (id) => containerIds.flatMap((c) => {
+        const nets = networksOf(c);
+        if (nets && !Object.values(nets).some((n) => n.NetworkID === id))
+            return [];
+        return [leaving.get(c)?.get(id) ?? removals.get(c)];
+    });
     const [networks, volumes] = await otherLists.catch(async (error) => {
         await allContainers;
         throw error;
@@ -83163,6 +83180,12 @@ async function down(engine, topologyId, known = {}) {
     const vols = await Promise.all((volumes.Volumes ?? []).map((v) => attempt(`volume ${v.Name}`, () => removeVolume(engine, v.Name))));
     result.volumes = vols.filter(Boolean).length;
     return result;
+}
+/** Disconnects container `id` from network `networkId`; never rejects (the removal that follows does the rest). */
+async function disconnect(engine, networkId, id) {
+    await engine
+        .call(`disconnect ${id.slice(0, 12)} from ${networkId.slice(0, 12)}`, (abortSignal) => engine.docker.getNetwork(networkId).disconnect({ Container: id, Force: true, abortSignal }))
+        .catch(() => { });
 }
 const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
 /**
