@@ -22,7 +22,7 @@ describe('a failure at any stage of main: post removes everything', () => {
       const id = runner.state()['topology-id'];
       assert.ok(id, 'the topology id was saved before anything was created');
       const post = await runner.run('post');
-      assert.equal(post.code, 0, `post failed:\n${post.stdout}`);
+      assert.equal(post.code, 0, `post failed:\n${post.stdout}\n${post.stderr}`);
       assert.deepEqual(await labelledResources(id), []);
     });
   }

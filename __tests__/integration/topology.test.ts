@@ -441,24 +441,56 @@ describe('teardown', () => {
     }
     assert.deepEqual(await labelledResources(first.record.topologyId), []);
   });
-  it('f2: a router already off its LAN, and one still on it, both go with their networks (a router leaves its LAN before it is removed)', { timeout: TEST_TIMEOUT_MS }, async () => {
+  it('f2: a router leaves its LAN before it is stopped; one already off its LAN goes too, with every network', { timeout: TEST_TIMEOUT_MS }, async () => {
     const t = await bringUpForTest({ gateways: '1', peers: '2', name: uniqueName('leave') });
     try {
       assert.equal(t.record.routers.length, 2);
-      const offLan = t.record.routers[0];
-      const lan = t.record.networks.find((n) => n.subnet === offLan.privateSubnet)!;
-      await t.engine.docker.getNetwork(lan.id).disconnect({ Container: offLan.containerId, Force: true });
+      const [offLan, onLan] = t.record.routers;
+      const lanOf = (r: typeof offLan) => t.record.networks.find((n) => n.subnet === r.privateSubnet)!;
+      await t.engine.docker.getNetwork(lanOf(offLan).id).disconnect({ Container: offLan.containerId, Force: true });
+      const since = Math.floor(Date.now() / 1000) - 1;
       const result = await down(t.engine, t.record.topologyId);
       assert.deepEqual(result.errors, []);
       // Gateway, two peers, two routers; the public network and two LANs.
       assert.equal(result.containers, 5);
       assert.equal(result.networks, 3);
       assert.deepEqual(await labelledResources(t.record.topologyId), []);
+
+      // The engine's own record: the router on its LAN was disconnected from it while it
+      // still ran (before it was killed), and from its public network only as it was removed.
+      const events = await engineEvents(since, Math.ceil(Date.now() / 1000) + 1);
+      const at = (type: string, action: string, actor: string, container?: string) =>
+        events.find((e) => e.Type === type && e.Action === action && e.Actor.ID === actor && (!container || e.Actor.Attributes.container === container))?.timeNano;
+      const lanLeft = at('network', 'disconnect', lanOf(onLan).id, onLan.containerId);
+      const killed = at('container', 'kill', onLan.containerId);
+      const publicLeft = at('network', 'disconnect', t.record.networks.find((n) => n.kind === 'public')!.id, onLan.containerId);
+      assert.ok(lanLeft && killed && publicLeft, `events of ${onLan.name} missing: LAN disconnect ${lanLeft}, kill ${killed}, public disconnect ${publicLeft}`);
+      assert.ok(lanLeft < killed, `${onLan.name} left its LAN only after it was killed`);
+      assert.ok(killed < publicLeft, `${onLan.name} left its public network before it was killed`);
     } finally {
       await down(t.engine, t.record.topologyId);
     }
   });
 });
+
+interface EngineEvent {
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  timeNano: number;
+}
+
+/** The engine's container and network events between two times (unix seconds); the stream ends at `until`. */
+async function engineEvents(since: number, until: number): Promise<EngineEvent[]> {
+  const e = await engine();
+  const stream = (await e.docker.getEvents({ since, until, filters: JSON.stringify({ type: ['container', 'network'] }) })) as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as EngineEvent);
+}
 
 describe('readiness failure', () => {
   it('g: a peer whose process exits fails the bring-up, naming it with its log tail; nothing remains', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -111702,18 +111702,22 @@ async function down(engine, topologyId, known = {}) {
     otherLists.catch(() => { }); // awaited below
     const listed = await engine.call('list containers', () => engine.docker.listContainers({ all: true, filters }));
     const containerIds = [...new Set([...listed.map((c) => c.Id), ...(known.containers ?? [])])];
-    const networksOf = (id) => listed.find((l) => l.Id === id)?.NetworkSettings?.Networks;
+    const entryOf = (id) => listed.find((l) => l.Id === id);
+    const networksOf = (id) => entryOf(id)?.NetworkSettings?.Networks;
     // A router leaves its LAN before it goes. Removed on two networks, the engine would
-    // first leave the network its ports are published through (the public one, whose name
-    // sorts first) and then publish them anew on the LAN only to unpublish them at once:
-    // a quarter more engine time for a whole topology. `leaving` holds, per container, the
-    // networks it is disconnected from first (each with that disconnect).
+    // first leave the network its ports are published through (the one it was created
+    // on, its public network) and then publish them anew on the LAN only to unpublish
+    // them at once: a quarter more engine time for a whole topology. `leaving` holds, per
+    // container, the networks it is disconnected from first, each with that disconnect
+    // (true once it has left; false leaves it to the removal).
     const leaving = new Map();
     for (const id of containerIds) {
-        const [, ...others] = Object.entries(networksOf(id) ?? {}).sort(([a], [b]) => a.localeCompare(b));
-        if (others.length === 0)
+        const nets = Object.entries(networksOf(id) ?? {});
+        if (nets.length < 2)
             continue;
-        // Best effort: a failed disconnect leaves the removal to do it the long way.
+        const created = entryOf(id)?.HostConfig?.NetworkMode;
+        const kept = nets.some(([name]) => name === created) ? created : nets.map(([name]) => name).sort()[0];
+        const others = nets.filter(([name, n]) => name !== kept && n.NetworkID);
         leaving.set(id, new Map(others.map(([, n]) => [n.NetworkID, disconnect(engine, n.NetworkID, id)])));
     }
     const removals = new Map(containerIds.map((id) => [
@@ -111726,7 +111730,8 @@ async function down(engine, topologyId, known = {}) {
         const nets = networksOf(c);
         if (nets && !Object.values(nets).some((n) => n.NetworkID === id))
             return [];
-        return [leaving.get(c)?.get(id) ?? removals.get(c)];
+        const left = leaving.get(c)?.get(id);
+        return [left ? left.then((ok) => ok || removals.get(c)) : removals.get(c)];
     });
     const [networks, volumes] = await otherLists.catch(async (error) => {
         await allContainers;
@@ -111744,11 +111749,11 @@ async function down(engine, topologyId, known = {}) {
     result.volumes = vols.filter(Boolean).length;
     return result;
 }
-/** Disconnects container `id` from network `networkId`; never rejects (the removal that follows does the rest). */
+/** Disconnects container `id` from network `networkId`: true once it has left, false when the engine refused (its removal then does it). */
 async function disconnect(engine, networkId, id) {
-    await engine
+    return engine
         .call(`disconnect ${id.slice(0, 12)} from ${networkId.slice(0, 12)}`, (abortSignal) => engine.docker.getNetwork(networkId).disconnect({ Container: id, Force: true, abortSignal }))
-        .catch(() => { });
+        .then(() => true, () => false);
 }
 const NETWORK_RELEASE_TIMEOUT_MS = 20_000;
 /**
