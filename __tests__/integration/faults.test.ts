@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { STAGES } from '../../src/core/up.js';
+import { LABEL } from '../../src/plan/labels.js';
 import { overlaps, parseCidr } from '../../src/plan/subnets.js';
 import { FakeRunner } from './runner.js';
 import { bringUpForTest, engine, labelledResources, ROOT, status, TEST_PEER } from './support.js';
@@ -138,6 +139,29 @@ function cli(args: string[], viaShell = false): Promise<{ code: number | null; s
     });
   });
 }
+
+test('sweep also finds a topology of which only its volume is left (a teardown cut short)', async () => {
+  const made = await cli(['up', '--binary', TEST_PEER, '--peers', '1', '--name', 'sweep-volume'], true);
+  assert.equal(made.code, 0, made.stderr);
+  const orphanId = JSON.parse(made.stdout.trim().split('\n').pop()!).topologyId;
+  try {
+    // What a post step killed after its containers and networks went leaves behind.
+    const e = await engine();
+    const filters = JSON.stringify({ label: [`${LABEL.topology}=${orphanId}`] });
+    for (const c of await e.docker.listContainers({ all: true, filters })) await e.docker.getContainer(c.Id).remove({ force: true });
+    for (const n of await e.docker.listNetworks({ filters })) await e.docker.getNetwork(n.Id).remove();
+    assert.deepEqual(
+      (await labelledResources(orphanId)).map((r) => r.split(' ')[0]),
+      ['volume'],
+    );
+    const swept = await cli(['sweep']);
+    assert.equal(swept.code, 0, swept.stderr);
+    assert.match(swept.stdout, new RegExp(`removed ${orphanId}.*exited`));
+    assert.deepEqual(await labelledResources(orphanId), []);
+  } finally {
+    await cli(['down', orphanId]);
+  }
+});
 
 test('sweep removes a topology whose owner is gone and leaves a live one alone', async () => {
   const live = await bringUpForTest({ name: 'sweep-live', peers: '1' });

@@ -111778,12 +111778,14 @@ async function removeNetworkWhenFree(engine, id) {
     if (!removed)
         throw busy;
 }
-/** Topologies on the engine, by label: id -> name, owner, created, container count. */
+/** Topologies on the engine (any container, network or volume of theirs), by label: id -> name, owner, created, container count. */
 async function listTopologies(engine) {
     const filters = JSON.stringify({ label: ['dev.nat-net.tool=nat-net'] });
-    const [containers, networks] = await Promise.all([
+    // Volumes too: a teardown cut short can leave a topology's binary volume alone.
+    const [containers, networks, volumes] = await Promise.all([
         engine.call('list containers', () => engine.docker.listContainers({ all: true, filters })),
         engine.call('list networks', () => engine.docker.listNetworks({ filters })),
+        engine.call('list volumes', () => engine.docker.listVolumes({ filters })),
     ]);
     const byId = new Map();
     const note = (labels) => {
@@ -111804,6 +111806,8 @@ async function listTopologies(engine) {
     };
     for (const n of networks)
         note(n.Labels);
+    for (const v of volumes.Volumes ?? [])
+        note(v.Labels);
     for (const c of containers) {
         const entry = note(c.Labels);
         if (entry) {
