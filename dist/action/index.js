@@ -110296,7 +110296,7 @@ function stageCheck(stage, signal) {
 function nodeNetworkScript(emulationLines = []) {
     return ['set -eu', ...emulationLines, 'ip route del default 2>/dev/null || true'].join('\n');
 }
-async function createRouter(engine, plan, router, networkIds, checkpoint, emulation) {
+async function createRouter(engine, router, networkIds, checkpoint, emulation) {
     // Its peers' WebSocket ports (the host is not on their LAN).
     const { ExposedPorts, PortBindings } = (0,resources/* publishOnLoopback */.cb)(router.wsForwards.map((f) => f.routerPort));
     const container = await engine.call(`create ${router.name}`, () => engine.docker.createContainer({
@@ -110327,7 +110327,6 @@ async function createRouter(engine, plan, router, networkIds, checkpoint, emulat
     await (0,wait/* waitForLog */.Jh)(engine, container.id, new RegExp(ROUTER_READY_MARKER), ROUTER_READY_TIMEOUT_MS, router.name).catch(async (error) => {
         throw new Error(`${router.name} did not come up: ${error.message}\n${await (0,resources/* logTail */.RB)(engine, container.id, 20)}`);
     });
-    void plan;
     return container.id;
 }
 function nodeCreateOptions(plan, node) {
@@ -110508,7 +110507,7 @@ async function apply(engine, plan, hooks, background) {
     binaryLoaded.catch(() => { }); // awaited by every node task and by the settle below
     const routerIds = new Map();
     for (const router of plan.routers)
-        routerIds.set(router.key, createRouter(engine, plan, router, networkIds, () => checkpoint('routers'), emulation));
+        routerIds.set(router.key, createRouter(engine, router, networkIds, () => checkpoint('routers'), emulation));
     const routersDone = settleAll([...routerIds.values()], stop).then(() => (timings.routers = Date.now() - t0));
     const states = plan.nodes.map((node) => ({ node }));
     const readinessStart = { at: 0 };
@@ -111154,15 +111153,6 @@ function describeState(state) {
         finishedAt: state.Running ? undefined : state.FinishedAt,
     };
 }
-/** Runs `fn` on every item, at most `limit` at a time. */
-async function eachLimited(items, limit, fn) {
-    let next = 0;
-    const worker = async () => {
-        while (next < items.length)
-            await fn(items[next++]);
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 function timeout(ms) {
     let timer;
     const promise = new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
@@ -111347,7 +111337,7 @@ async function collectDiagnostics(engine, opts) {
     const reports = views.map((v) => ({ ...v, end: { status: 'unknown' }, files: [] }));
     const done = new Set();
     const overall = timeout(opts.deadlineMs ?? 120_000);
-    const all = eachLimited(reports, opts.concurrency ?? 8, async (report) => {
+    const collectOne = async (report) => {
         const perNode = timeout(NODE_TIMEOUT_MS);
         const outcome = await Promise.race([
             collector.node(report).then(() => 'done', (error) => {
@@ -111360,7 +111350,9 @@ async function collectDiagnostics(engine, opts) {
         if (outcome === 'timeout')
             collector.note(report.key, `collection did not finish within ${NODE_TIMEOUT_MS / 1000} s; what was read by then is kept`);
         done.add(report);
-    });
+    };
+    const slots = new engine_engine/* Slots */.WR(opts.concurrency ?? 8);
+    const all = Promise.all(reports.map((report) => slots.run(() => collectOne(report))));
     const finished = await Promise.race([all.then(() => 'done'), overall.promise]);
     overall.cancel();
     if (finished === 'timeout') {
@@ -111716,8 +111708,7 @@ async function down(engine, topologyId, known = {}) {
         if (nets.length < 2)
             continue;
         const created = entryOf(id)?.HostConfig?.NetworkMode;
-        const kept = nets.some(([name]) => name === created) ? created : nets.map(([name]) => name).sort()[0];
-        const others = nets.filter(([name, n]) => name !== kept && n.NetworkID);
+        const others = nets.filter(([name, n]) => name !== created && n.NetworkID);
         leaving.set(id, new Map(others.map(([, n]) => [n.NetworkID, disconnect(engine, n.NetworkID, id)])));
     }
     const removals = new Map(containerIds.map((id) => [
@@ -112455,6 +112446,7 @@ function emulationField(spec, nodeKey) {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   MT: () => (/* binding */ DEFAULT_CALL_TIMEOUT_MS),
+/* harmony export */   WR: () => (/* binding */ Slots),
 /* harmony export */   c4: () => (/* binding */ isNotFound),
 /* harmony export */   cp: () => (/* binding */ queuedCall),
 /* harmony export */   kG: () => (/* binding */ engineTarget),
@@ -112581,6 +112573,7 @@ async function connectEngine(env = process.env, callTimeoutMs = callTimeoutFromE
  * the deadline. (Removals gain from the engine's own parallelism and are not queued.)
  */
 const ENGINE_SLOTS = 8;
+/** At most `size` of the functions given to `run` at once; the others wait their turn, in order. */
 class Slots {
     free;
     waiting = [];

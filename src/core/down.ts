@@ -47,8 +47,7 @@ export async function down(engine: Engine, topologyId: string, known: { containe
     const nets = Object.entries(networksOf(id) ?? {});
     if (nets.length < 2) continue;
     const created = entryOf(id)?.HostConfig?.NetworkMode;
-    const kept = nets.some(([name]) => name === created) ? created : nets.map(([name]) => name).sort()[0];
-    const others = nets.filter(([name, n]) => name !== kept && n.NetworkID);
+    const others = nets.filter(([name, n]) => name !== created && n.NetworkID);
     leaving.set(id, new Map(others.map(([, n]) => [n.NetworkID, disconnect(engine, n.NetworkID, id)])));
   }
   const removals = new Map(

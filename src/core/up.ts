@@ -53,7 +53,7 @@ export function nodeNetworkScript(emulationLines: string[] = []): string {
   return ['set -eu', ...emulationLines, 'ip route del default 2>/dev/null || true'].join('\n');
 }
 
-async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, networkIds: Map<string, string>, checkpoint: () => void, emulation?: EmulationContext): Promise<string> {
+async function createRouter(engine: Engine, router: RouterPlan, networkIds: Map<string, string>, checkpoint: () => void, emulation?: EmulationContext): Promise<string> {
   // Its peers' WebSocket ports (the host is not on their LAN).
   const { ExposedPorts, PortBindings } = publishOnLoopback(router.wsForwards.map((f) => f.routerPort));
   const container = await engine.call(`create ${router.name}`, () =>
@@ -88,7 +88,6 @@ async function createRouter(engine: Engine, plan: Plan, router: RouterPlan, netw
   await waitForLog(engine, container.id, new RegExp(ROUTER_READY_MARKER), ROUTER_READY_TIMEOUT_MS, router.name).catch(async (error) => {
     throw new Error(`${router.name} did not come up: ${(error as Error).message}\n${await logTail(engine, container.id, 20)}`);
   });
-  void plan;
   return container.id;
 }
 
@@ -289,7 +288,7 @@ async function apply(engine: Engine, plan: Plan, hooks: UpHooks, background: Bac
   binaryLoaded.catch(() => {}); // awaited by every node task and by the settle below
 
   const routerIds = new Map<string, Promise<string>>();
-  for (const router of plan.routers) routerIds.set(router.key, createRouter(engine, plan, router, networkIds, () => checkpoint('routers'), emulation));
+  for (const router of plan.routers) routerIds.set(router.key, createRouter(engine, router, networkIds, () => checkpoint('routers'), emulation));
   const routersDone = settleAll([...routerIds.values()], stop).then(() => (timings.routers = Date.now() - t0));
 
   const states: NodeState[] = plan.nodes.map((node) => ({ node }));

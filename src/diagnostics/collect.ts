@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { TopologyRecord } from '../core/record.js';
-import { isNotFound, type Engine } from '../engine/engine.js';
+import { isNotFound, Slots, type Engine } from '../engine/engine.js';
 import { runInNamespace } from '../engine/helper.js';
 import { demux } from '../engine/resources.js';
 import { LABEL, TOOL, topologyFilter } from '../plan/labels.js';
@@ -64,15 +64,6 @@ function describeState(state: Docker.ContainerInspectInfo['State']): EndState {
     startedAt: state.StartedAt,
     finishedAt: state.Running ? undefined : state.FinishedAt,
   };
-}
-
-/** Runs `fn` on every item, at most `limit` at a time. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function timeout(ms: number): { promise: Promise<'timeout'>; cancel: () => void } {
@@ -273,7 +264,7 @@ export async function collectDiagnostics(engine: Engine, opts: CollectOptions): 
   const reports: NodeReport[] = views.map((v) => ({ ...v, end: { status: 'unknown' }, files: [] }));
   const done = new Set<NodeReport>();
   const overall = timeout(opts.deadlineMs ?? 120_000);
-  const all = eachLimited(reports, opts.concurrency ?? 8, async (report) => {
+  const collectOne = async (report: NodeReport) => {
     const perNode = timeout(NODE_TIMEOUT_MS);
     const outcome = await Promise.race([
       collector.node(report).then(
@@ -288,7 +279,9 @@ export async function collectDiagnostics(engine: Engine, opts: CollectOptions): 
     perNode.cancel();
     if (outcome === 'timeout') collector.note(report.key, `collection did not finish within ${NODE_TIMEOUT_MS / 1000} s; what was read by then is kept`);
     done.add(report);
-  });
+  };
+  const slots = new Slots(opts.concurrency ?? 8);
+  const all = Promise.all(reports.map((report) => slots.run(() => collectOne(report))));
   const finished = await Promise.race([all.then(() => 'done' as const), overall.promise]);
   overall.cancel();
   if (finished === 'timeout') {

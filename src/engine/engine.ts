@@ -127,7 +127,8 @@ export async function connectEngine(env: NodeJS.ProcessEnv = process.env, callTi
  */
 export const ENGINE_SLOTS = 8;
 
-class Slots {
+/** At most `size` of the functions given to `run` at once; the others wait their turn, in order. */
+export class Slots {
   private free: number;
   private readonly waiting: (() => void)[] = [];
   constructor(size: number) {
