@@ -166,7 +166,7 @@ function outcome(output, file, { stuck, gone, code, signal }) {
   const empty = !titles.some((title) => title !== resolve(file)) || counts.pass + counts.skipped + counts.todo === 0;
   const passed = !stuck && !empty && code === 0 && signal === null;
   const why = stuck ? (gone ? 'stuck' : 'stuck, and still there after SIGKILL') : signal ? `signal ${signal}` : code !== 0 ? `exit ${code}` : empty ? 'ran no test' : '';
-  return { passed, timedOut, onlyTime: timedOut && failureTypes.every((t) => TIME_ONLY.has(t)), counts, why };
+  return { passed, onlyTime: timedOut && failureTypes.every((t) => TIME_ONLY.has(t)), counts, why };
 }
 
 /** One attempt at one file: its TAP goes through to our stdout as it comes. */
@@ -193,28 +193,33 @@ function runFile(file, phase) {
   });
   const closed = new Promise((done) => child.on('close', (code, signal) => done({ code, signal })));
   let stuck = false;
-  let described = Promise.resolve();
-  let markStuck;
-  const stuckAndKilled = new Promise((done) => (markStuck = done));
-  const watchdog = setTimeout(() => {
-    stuck = true;
-    described = describeStuck(child.pid, reportDir)
-      .then(
-        (text) => process.stdout.write(`\n# watchdog: ${file} still running after ${phase.watchdogMs} ms; its processes:\n${text}\n`),
-        (err) => process.stdout.write(`\n# watchdog: ${file} still running after ${phase.watchdogMs} ms; describing it failed: ${err.message}\n`),
-      )
-      .then(() => {
-        killGroup(child);
-        markStuck('stuck');
-      });
-  }, phase.watchdogMs);
+  let timer;
+  // The watchdog: describe the file's processes, then kill its group.
+  const fired = new Promise(
+    (done) =>
+      (timer = setTimeout(() => {
+        stuck = true;
+        done(
+          describeStuck(child.pid, reportDir)
+            .then(
+              (text) => `its processes:\n${text}`,
+              (err) => `describing it failed: ${err.message}`,
+            )
+            .then((text) => {
+              process.stdout.write(`\n# watchdog: ${file} still running after ${phase.watchdogMs} ms; ${text}\n`);
+              killGroup(child);
+              return 'stuck';
+            }),
+        );
+      }, phase.watchdogMs)),
+  );
   return (async () => {
-    const first = await Promise.race([closed, stuckAndKilled]);
+    const first = await Promise.race([closed, fired]);
     // Killed after the watchdog: it has a bounded time to go (a process stuck in the kernel may not).
     const exit = first === 'stuck' ? await within(closed, KILL_GRACE_MS) : first;
-    clearTimeout(watchdog);
+    clearTimeout(timer);
     // The watchdog may have fired as the file ended: let it finish with the reports first.
-    await described;
+    if (stuck) await fired;
     // Whatever the file started in its group goes with it.
     killGroup(child);
     current = undefined;
